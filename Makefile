@@ -1,0 +1,49 @@
+# Developer tasks. `make help` lists them. Every target sets up the virtualenv first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SHARED_DATA ?= ../shared/data/cifar100-bicycle-motorcycle
+
+.DEFAULT_GOAL := help
+.PHONY: help install lint test test-fast validate build deploy demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[aws,dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv with every dependency (torch CPU, moto, sam, sagemaker)
+
+lint: install ## ruff, cfn-lint (with serverless rules) and sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(BIN)/sam validate --lint
+
+validate: lint
+
+build: install ## sam build (Docker-free: makefile builds with pip --platform)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/sam build
+
+test: install ## lint, sam build, then the whole test suite (unit, model, local workflow)
+	$(MAKE) lint build
+	$(BIN)/pytest
+
+test-fast: install ## unit tests only (no training, no end-to-end workflow)
+	$(BIN)/pytest -m "not slow and not integration"
+
+deploy: build ## sam deploy with samconfig.toml (needs AWS credentials and a deployed endpoint)
+	$(BIN)/sam deploy
+
+demo: install ## the main job: train if needed, serve locally, run the workflow, write the report
+	$(BIN)/scones demo
+
+bench: install ## benchmarks (speed and quality tables; not part of the tests)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean: ## remove build output and local runs (keeps .venv)
+	rm -rf .aws-sam build dist *.egg-info .pytest_cache runs

@@ -1,0 +1,48 @@
+"""Fixtures shared by every test folder.
+
+Each folder (tests/functions, tests/model, tests/local, tests/monitor) keeps its own
+conftest.py for what only it needs. Network: pytest-socket allows loopback only (see
+pyproject.toml addopts), so nothing here can reach AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(
+    os.environ.get(
+        "SCONES_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
+    )
+)
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch):
+    """Fake credentials and region: no test may ever talk to a real AWS account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real CIFAR-100 bicycle/motorcycle PNGs beside the checkout (read-only)."""
+    if not (SHARED_DATA / "train.lst").exists():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
