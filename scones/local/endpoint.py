@@ -1,0 +1,488 @@
+"""A local SageMaker endpoint over real HTTP, serving a ``model.tar.gz`` through its own code.
+
+The artifact's ``code/inference.py`` is loaded by path (as SageMaker's PyTorch serving
+container does) and driven through its four handlers::
+
+    model_fn(model_dir) -> model
+    input_fn(body, content_type) -> batch of one (1, ...); raises errors with ``status_code``
+    predict_fn(batch, model) -> (N, C) probabilities
+    output_fn(prediction_of_one_request, accept) -> JSON text
+
+Two HTTP contracts on one port:
+
+- the model container's: ``GET /ping``, ``POST /invocations`` (errors answered with the
+  container's own status code);
+- the SageMaker Runtime API's: ``POST /endpoints/{EndpointName}/invocations``, so an unmodified
+  boto3 ``sagemaker-runtime`` client works with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``. Errors
+  take the service's shapes (botocore ``sagemaker-runtime`` service-2.json): an unknown endpoint
+  is ``ValidationError`` (400); a container 4xx/5xx is ``ModelError`` (424) carrying
+  ``OriginalStatusCode``, ``OriginalMessage`` and ``LogStreamArn``.
+
+Concurrent requests are micro-batched: request threads decode their own input (``input_fn``),
+one predictor thread concatenates whatever is waiting, runs ``predict_fn`` once and hands each
+request its row. Every successful response is captured (see :mod:`scones.local.capture`)
+before it is sent.
+
+Every invocation goes through :meth:`LocalEndpoint.invoke`, the one place where a later fault
+injection switch would sit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import unquote
+
+from scones.local.capture import CaptureConfig, CaptureEvent, CaptureWriter
+
+DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
+DEFAULT_VARIANT_NAME = "AllTraffic"
+DEFAULT_ACCEPT = "application/json"
+DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker containers assume when none is sent
+ACCOUNT_ID = "123456789012"  # moto's default account: ARNs look like the ones moto hands out
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
+RUNTIME_PATH_PREFIX = "/endpoints/"
+
+
+class ArtifactError(Exception):
+    """The model artifact is missing, not a tar.gz, or lacks code/inference.py / a handler."""
+
+
+class ModelServerError(Exception):
+    """An error raised by the artifact's handlers, with the HTTP status the container returns."""
+
+    def __init__(self, status_code: int, error_type: str, message: str):
+        super().__init__(message)
+        self.status_code, self.error_type, self.message = status_code, error_type, message
+
+    def container_body(self) -> bytes:
+        """The body a SageMaker serving container sends for this error."""
+        return json.dumps(
+            {"code": self.status_code, "type": self.error_type, "message": self.message}
+        ).encode()
+
+
+def _progress(message: str) -> None:
+    print(f"[endpoint] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class LoadedModel:
+    """An artifact extracted and loaded through its own ``code/inference.py``."""
+
+    model_dir: Path
+    handlers: ModuleType
+    model: object
+    metadata: dict
+    load_seconds: float
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.metadata.get("labels", []))
+
+
+def _extract(artifact: Path, workdir: Path) -> Path:
+    if artifact.is_dir():
+        return artifact
+    if not artifact.exists():
+        raise ArtifactError(f"model artifact not found: {artifact}")
+    try:
+        with tarfile.open(artifact, "r:gz") as tar:
+            tar.extractall(workdir, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{artifact} is not a readable model.tar.gz: {exc}") from exc
+    return workdir
+
+
+def _import_inference(model_dir: Path) -> ModuleType:
+    path = model_dir / "code" / "inference.py"
+    if not path.exists():
+        raise ArtifactError(f"{path} missing: the artifact must ship code/inference.py")
+    name = f"scones_artifact_inference_{uuid.uuid4().hex}"  # never clash with another model
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    code_dir = str(path.parent)
+    sys.path.insert(0, code_dir)  # the container puts code/ on the path for helper modules
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(code_dir)
+    missing = [fn for fn in ("model_fn", "input_fn", "predict_fn", "output_fn")
+               if not callable(getattr(module, fn, None))]
+    if missing:
+        raise ArtifactError(f"{path} lacks handler(s): {', '.join(missing)}")
+    return module
+
+
+def configure_torch_threads(threads: int | None) -> None:
+    """Cap torch's intra-op threads (only if the artifact's code imported torch)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and threads:
+        torch.set_num_threads(threads)
+
+
+def load_model(
+    artifact: str | Path, workdir: str | Path | None = None, *, threads: int | None = None
+) -> LoadedModel:
+    """Extract ``model.tar.gz`` (or use a directory) and call its ``model_fn``; shows progress."""
+    start = time.perf_counter()
+    artifact = Path(artifact)
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="scones-model-"))
+    _progress(f"extracting {artifact}")
+    model_dir = _extract(artifact, workdir)
+    _progress("importing code/inference.py")
+    handlers = _import_inference(model_dir)
+    configure_torch_threads(threads or default_threads())
+    _progress("model_fn: loading weights")
+    model = handlers.model_fn(str(model_dir))
+    metadata_path = model_dir / "metadata.json"
+    metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
+    seconds = time.perf_counter() - start
+    _progress(f"model ready in {seconds:.2f} s (labels: {metadata.get('labels', '?')})")
+    return LoadedModel(model_dir, handlers, model, metadata, seconds)
+
+
+def default_threads() -> int:
+    """Predictor threads for torch: the cores minus one for HTTP, at least one."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _as_server_error(exc: Exception) -> ModelServerError:
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        status = 500
+    return ModelServerError(status, type(exc).__name__, str(exc) or type(exc).__name__)
+
+
+class MicroBatcher:
+    """One predictor thread: concatenates waiting inputs, calls predict_fn once, splits rows."""
+
+    def __init__(self, loaded: LoadedModel, max_batch: int = 64):
+        self.loaded, self.max_batch = loaded, max_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="predictor", daemon=True)
+        self.batches = 0
+        self.items = 0
+        self._thread.start()
+
+    def predict(self, batch_of_one) -> object:
+        future: Future = Future()
+        self._queue.put((batch_of_one, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            pending, stop = [first], False
+            while len(pending) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                pending.append(item)
+            self._predict(pending)
+            if stop:
+                return
+
+    def _predict(self, pending: list) -> None:
+        try:
+            batch = _concat([x for x, _ in pending])
+            probabilities = self.loaded.handlers.predict_fn(batch, self.loaded.model)
+        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+            for _, future in pending:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        self.items += len(pending)
+        for row, (_, future) in enumerate(pending):
+            future.set_result(probabilities[row : row + 1])  # keeps the (1, C) shape of one
+
+
+def _concat(parts: list):
+    if len(parts) == 1:
+        return parts[0]
+    if type(parts[0]).__module__.startswith("torch"):
+        import torch
+
+        return torch.cat(parts, dim=0)
+    import numpy as np
+
+    return np.concatenate(parts, axis=0)
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    body: bytes
+    content_type: str
+
+
+class LocalEndpoint:
+    """The serving logic (no HTTP): input_fn -> batched predict_fn -> output_fn -> capture."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+        variant_name: str = DEFAULT_VARIANT_NAME,
+        capture: CaptureWriter | None = None,
+        max_batch: int = 64,
+    ):
+        self.loaded = loaded
+        self.endpoint_name, self.variant_name = endpoint_name, variant_name
+        self.capture = capture
+        self.batcher = MicroBatcher(loaded, max_batch=max_batch)
+        self.served = 0
+        self._count_lock = threading.Lock()
+
+    def invoke(
+        self,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        inference_id: str | None = None,
+    ) -> InvocationResult:
+        """Run one request through the artifact's handlers; raises ModelServerError."""
+        content_type = content_type or DEFAULT_CONTENT_TYPE
+        accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
+        inference_time = datetime.now(UTC)
+        handlers = self.loaded.handlers
+        try:
+            batch_of_one = handlers.input_fn(body, content_type)
+            prediction = self.batcher.predict(batch_of_one)
+            output = handlers.output_fn(prediction, accept)
+        except Exception as exc:  # noqa: BLE001 - mapped to the container's status code
+            raise _as_server_error(exc) from exc
+        output_bytes = output.encode() if isinstance(output, str) else bytes(output)
+        if self.capture is not None and self.capture.sampled():
+            self.capture.submit(
+                CaptureEvent(body, content_type, output_bytes, accept, inference_time,
+                             inference_id=inference_id)
+            )
+        with self._count_lock:
+            self.served += 1
+        return InvocationResult(output_bytes, accept)
+
+    def close(self) -> None:
+        self.batcher.stop()
+        if self.capture is not None:
+            self.capture.close()
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def log_group(endpoint_name: str) -> str:
+    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
+
+
+def model_error_body(endpoint_name: str, error: ModelServerError) -> dict:
+    """The ModelError (424) document SageMaker Runtime returns for a container error."""
+    region = _region()
+    kind = "client" if error.status_code < 500 else "server"
+    original = error.container_body().decode()
+    message = (
+        f'Received {kind} error ({error.status_code}) from primary with message "{original}". '
+        f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group={log_group(endpoint_name)} in account {ACCOUNT_ID} "
+        "for more information."
+    )
+    return {
+        "message": message,
+        "OriginalStatusCode": error.status_code,
+        "OriginalMessage": original,
+        "LogStreamArn": (
+            f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{log_group(endpoint_name)}"
+        ),
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "SconesLocalEndpoint/1.0"
+    protocol_version = "HTTP/1.0"  # one request per connection: a clean stop never strands one
+
+    @property
+    def endpoint(self) -> LocalEndpoint:
+        return self.server.endpoint  # type: ignore[attr-defined]
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet: one line per request is noise
+        if self.server.verbose:  # type: ignore[attr-defined]
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_aws_error(self, status: int, error_type: str, document: dict) -> None:
+        self._send(status, json.dumps(document).encode(), "application/json",
+                   {"x-amzn-ErrorType": error_type})
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.path == "/ping":
+            self._send(200, b"", "text/plain")
+        else:
+            self._send(404, b'{"message": "not found"}', "application/json")
+
+    def do_POST(self):  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path == "/invocations":
+            self._container_invocation()
+        elif path.startswith(RUNTIME_PATH_PREFIX) and path.endswith("/invocations"):
+            name = unquote(path[len(RUNTIME_PATH_PREFIX) : -len("/invocations")])
+            self._runtime_invocation(name)
+        else:
+            self._send(404, b'{"message": "not found"}', "application/json")
+
+    def _invoke(self, body: bytes) -> InvocationResult:
+        return self.endpoint.invoke(
+            body,
+            self.headers.get("Content-Type"),
+            self.headers.get("Accept"),
+            self.headers.get("X-Amzn-SageMaker-Inference-Id"),
+        )
+
+    def _container_invocation(self) -> None:
+        body = self._read_body()
+        try:
+            result = self._invoke(body)
+        except ModelServerError as exc:
+            self._send(exc.status_code, exc.container_body(), "application/json")
+            return
+        self._send(200, result.body, result.content_type)
+
+    def _runtime_invocation(self, name: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if name != self.endpoint.endpoint_name:
+            self._read_body()
+            message = f"Endpoint {name} of account {ACCOUNT_ID} not found."
+            self._send_aws_error(400, "ValidationError", {"message": message})
+            return
+        if length > MAX_PAYLOAD_BYTES:
+            self.close_connection = True
+            message = f"Request payload of {length} bytes exceeds the {MAX_PAYLOAD_BYTES} limit."
+            self._send_aws_error(400, "ValidationError", {"message": message})
+            return
+        body = self._read_body()
+        try:
+            result = self._invoke(body)
+        except ModelServerError as exc:
+            document = model_error_body(name, exc)
+            self._send_aws_error(HTTPStatus.FAILED_DEPENDENCY, "ModelError", document)
+            return
+        self._send(200, result.body, result.content_type,
+                   {"x-Amzn-Invoked-Production-Variant": self.endpoint.variant_name})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for requests in flight
+    block_on_close = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+
+class EndpointServer:
+    """The HTTP server around a :class:`LocalEndpoint`; ``with EndpointServer(...) as s:``."""
+
+    def __init__(self, endpoint: LocalEndpoint, host: str = "127.0.0.1", port: int = 0,
+                 *, verbose: bool = False):
+        self.endpoint = endpoint
+        self._server = _Server((host, port), _Handler)
+        self._server.endpoint = endpoint
+        self._server.verbose = verbose
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> EndpointServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="endpoint-http", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop accepting, finish requests in flight, then drain predictor and capture."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()  # joins the request threads (block_on_close)
+        self.endpoint.close()
+
+    def __enter__(self) -> EndpointServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def start_endpoint(
+    model: str | Path,
+    *,
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+    variant_name: str = DEFAULT_VARIANT_NAME,
+    capture: str | None = None,
+    sampling_percentage: float = 100.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    threads: int | None = None,
+    verbose: bool = False,
+) -> EndpointServer:
+    """Load ``model`` and start serving it in background threads; returns the running server."""
+    loaded = load_model(model, threads=threads)
+    writer = None
+    if capture:
+        writer = CaptureWriter(CaptureConfig(
+            destination=capture, endpoint_name=endpoint_name, variant_name=variant_name,
+            sampling_percentage=sampling_percentage,
+        ))
+    endpoint = LocalEndpoint(loaded, endpoint_name=endpoint_name, variant_name=variant_name,
+                             capture=writer)
+    server = EndpointServer(endpoint, host, port, verbose=verbose)
+    return server.start()
