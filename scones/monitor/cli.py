@@ -1,0 +1,123 @@
+"""``scones monitor``: the monitoring report over captured inferences.
+
+    scones monitor --captures DIR|s3://bucket/prefix --out OUTDIR [--threshold 0.93]
+                   [--labels bicycle motorcycle] [--baseline baseline.json|model.tar.gz]
+                   [--since 2026-11-27T03:00:00Z|2h] [--until ...] [--window-minutes N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """ISO 8601 (``Z`` or offset; naive = UTC) or a duration ago such as ``30m``, ``2h``, ``7d``."""
+    match = _RELATIVE.match(text.strip())
+    if match:
+        now = now or datetime.now(UTC)
+        return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (use ISO 8601 like 2026-11-27T03:00:00Z, or 30m/2h/7d ago)"
+        ) from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "monitor",
+        help="report on captured inferences: charts, report.html, drift vs the baseline",
+        description="Read SageMaker data-capture files (local directory or s3://), write PNG "
+        "charts and a self-contained report.html, compare with the training baseline.",
+    )
+    p.add_argument("--captures", required=True, help="capture directory or s3://bucket/prefix")
+    p.add_argument("--out", required=True, type=Path, help="output directory for the report")
+    p.add_argument("--threshold", type=float, default=0.93,
+                   help="confidence threshold (default 0.93)")
+    p.add_argument("--labels", nargs="+", default=None,
+                   help="labels in output order (default: from the baseline, else "
+                   "bicycle motorcycle); commas also accepted")
+    p.add_argument("--baseline", default=None,
+                   help="baseline.json or model.tar.gz (local or s3://) for drift checks")
+    p.add_argument("--since", type=parse_when, default=None,
+                   help="only inferences at/after this time (ISO 8601 or 30m/2h/7d ago)")
+    p.add_argument("--until", type=parse_when, default=None,
+                   help="only inferences at/before this time")
+    p.add_argument("--window-minutes", type=float, default=None,
+                   help="drift window length (default: automatic, up to 12 windows)")
+    p.add_argument("--json", action="store_true", help="print the machine summary as JSON")
+    p.set_defaults(func=run)
+
+
+def _labels(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [part for value in values for part in value.split(",") if part]
+
+
+def run(args: argparse.Namespace) -> int:
+    from scones.monitor.captures import CaptureError
+    from scones.monitor.drift import BaselineError
+    from scones.monitor.report import write_report
+
+    if not 0.0 < args.threshold <= 1.0:
+        print(f"error: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)
+        return 2
+    window = timedelta(minutes=args.window_minutes) if args.window_minutes else None
+    try:
+        summary = write_report(
+            args.captures, args.out, threshold=args.threshold, labels=_labels(args.labels),
+            baseline=args.baseline, since=args.since, until=args.until, window=window,
+        )
+    except (CaptureError, BaselineError) as exc:
+        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        machine = {k: v for k, v in summary.items() if k != "skip_examples"}
+        print(json.dumps(machine, indent=2))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """A short, aligned text table for the terminal."""
+    def pct(v):
+        return "-" if v is None else f"{v:.1%}"
+
+    lines = [
+        f"captures      {summary['captures']}",
+        f"inferences    {summary['n_records']} "
+        f"({summary['n_files']} files, {summary['n_skipped_total']} lines skipped)",
+        f"threshold     {summary['threshold']:g}: {summary['n_above_threshold']} at or above "
+        f"({pct(summary['share_above_threshold'])})",
+        "mean conf.    " + ("-" if summary["mean_confidence"] is None
+                            else f"{summary['mean_confidence']:.3f}"),
+        "",
+        f"{'label':<14}{'predicted':>10}{'share':>9}{'>= thr':>9}",
+    ]
+    for label, count in summary["label_counts"].items():
+        lines.append(f"{label:<14}{count:>10}{pct(summary['label_shares'].get(label)):>9}"
+                     f"{summary['label_counts_above_threshold'].get(label, 0):>9}")
+    if summary["n_skipped"]:
+        lines += ["", "skipped: " + ", ".join(f"{k}={v}" for k, v in summary["n_skipped"].items())]
+    drift = summary.get("drift")
+    if drift:
+        lines += ["", f"drift vs {drift['baseline']}: {drift['status'].upper()} "
+                      f"({drift['n_windows_failed']}/{len(drift['windows'])} windows fail)"]
+        for c in drift["checks"]:
+            value = "-" if c["value"] is None else f"{c['value']:.3f}"
+            p = "" if c.get("p_value") is None else f"  p={c['p_value']:.2g}"
+            lines.append(f"  {c['check']:<22}{value:>9}{p:<14} {c['status'].upper()}")
+    lines += ["", f"report        {summary['report']}"]
+    return "\n".join(lines)
