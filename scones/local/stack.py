@@ -1,0 +1,383 @@
+"""The SAM application, deployed into moto in this process: S3 + Lambda + Step Functions.
+
+:class:`LocalStack` reads ``template.yaml`` through :mod:`scones.local.template`, then inside
+moto's in-process ``mock_aws`` creates the image bucket, the functions (real
+``create_function`` calls: a zip of the code, a role, the template's environment) and the state
+machine (the shipped ASL with its ``DefinitionSubstitutions`` resolved to the moto ARNs).
+Executions run the real ASL with moto's Step Functions interpreter.
+
+The Lambda seam: with ``{"lambda": {"use_docker": False}}`` moto sends every invoke to
+``moto.awslambda_simple.models.LambdaSimpleBackend.invoke(self, function_name, qualifier, body,
+headers, response_headers)``. We patch that one method to run our real handler
+(:func:`scones.local.lambdas.load_handler`, with the function's environment) and return its
+JSON; a raised exception sets ``x-amz-function-error: Unhandled`` and returns the runtime's
+error shape, so Step Functions sees ``errorType`` as the error name, as on AWS.
+``sagemaker-runtime`` passes through moto to the local HTTP endpoint
+(``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` in each function's environment).
+
+moto patches botocore for the whole process: one LocalStack at a time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from scones.local.template import DEFAULT_TEMPLATE, SamApp, load_app
+
+MOTO_VERSION = "5.2.5"  # the seam below is checked against this version (tests/local)
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "core": {"passthrough": {"services": ["sagemaker-runtime"]}},
+}
+SEAM_PARAMETERS = ("self", "function_name", "qualifier", "body", "headers", "response_headers")
+DEFAULT_BUCKET = "scones-local-images"
+DEFAULT_STACK_NAME = "scones-local"
+DEFAULT_STATE_MACHINE = "ImageClassificationStateMachine"
+REGION = "us-east-1"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+class StackError(Exception):
+    """The local stack cannot be created or used (bad template, moto seam changed, ...)."""
+
+
+class MotoSeamChangedError(StackError):
+    """moto's non-Docker Lambda invoke no longer has the signature this module patches."""
+
+
+class ExecutionTimeoutError(StackError):
+    """An execution did not reach a terminal status in time; carries what is known so far."""
+
+    def __init__(self, message: str, result: ExecutionResult):
+        super().__init__(message)
+        self.result = result
+
+
+class UnknownFunctionError(StackError):
+    """An invoke named a function this stack does not define."""
+
+
+def check_moto_seam() -> None:
+    """Fail loudly if moto's version or the patched method's signature is not the expected one."""
+    import inspect
+
+    import moto
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    params = tuple(inspect.signature(LambdaSimpleBackend.invoke).parameters)
+    if moto.__version__ != MOTO_VERSION or params != SEAM_PARAMETERS:
+        raise MotoSeamChangedError(
+            f"moto {moto.__version__}: LambdaSimpleBackend.invoke{params}; this runtime was "
+            f"written for moto {MOTO_VERSION} with {SEAM_PARAMETERS}. Pin moto=={MOTO_VERSION} "
+            "or update scones/local/stack.py."
+        )
+
+
+@dataclass
+class ExecutionResult:
+    """One finished (or timed-out) execution and what its history says."""
+
+    name: str
+    execution_arn: str
+    input: dict
+    status: str
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    failed_state: str | None = None  # the state whose task failed (or the Fail state reached)
+    retries: dict[str, int] = field(default_factory=dict)  # state -> retried attempts
+    states: list[str] = field(default_factory=list)  # states entered, in order
+    last_inference: dict | None = None  # the newest state output that carries "inferences"
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def _inference(self) -> dict:
+        if isinstance(self.output, dict) and "inferences" in self.output:
+            return self.output
+        return self.last_inference or {}
+
+    @property
+    def label(self) -> str | None:
+        return self._inference().get("label")
+
+    @property
+    def confidence(self) -> float | None:
+        return self._inference().get("confidence")
+
+    @property
+    def inferences(self) -> list[float] | None:
+        return self._inference().get("inferences")
+
+
+def _json_or_none(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def summarize_history(events: list[dict]) -> dict:
+    """Which states ran, which failed, how often each task was retried, the last inference."""
+    states: list[str] = []
+    scheduled: Counter[str] = Counter()
+    failed_state = error = cause = None
+    last_inference = None
+    current = None
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            current = event["stateEnteredEventDetails"]["name"]
+            states.append(current)
+            if kind == "FailStateEntered":
+                failed_state = current
+        elif kind in ("TaskScheduled", "LambdaFunctionScheduled") and current:
+            scheduled[current] += 1
+        elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut") and current:
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            failed_state = current
+            error, cause = details.get("error"), details.get("cause")
+        elif kind.endswith("StateExited"):
+            output = _json_or_none(event["stateExitedEventDetails"].get("output"))
+            if isinstance(output, dict) and "inferences" in output:
+                last_inference = output
+        elif kind == "ExecutionFailed":
+            details = event.get("executionFailedEventDetails", {})
+            error, cause = details.get("error", error), details.get("cause", cause)
+    return {
+        "states": states,
+        "retries": {state: n - 1 for state, n in scheduled.items() if n > 1},
+        "failed_state": failed_state,
+        "error": error,
+        "cause": cause,
+        "last_inference": last_inference,
+    }
+
+
+def _zip_directory(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+class LocalStack:
+    """The template deployed in moto; ``with LocalStack(endpoint_url) as stack: stack.run(...)``."""
+
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        *,
+        template: str | Path = DEFAULT_TEMPLATE,
+        parameters: dict[str, Any] | None = None,
+        bucket: str = DEFAULT_BUCKET,
+        stack_name: str = DEFAULT_STACK_NAME,
+        extra_env: dict[str, str] | None = None,
+        state_machine: str = DEFAULT_STATE_MACHINE,
+    ):
+        self.template = Path(template)
+        self.parameters = dict(parameters or {})
+        self.bucket = bucket
+        self.stack_name = stack_name
+        self.state_machine_id = state_machine
+        self.extra_env = dict(extra_env or {})
+        if endpoint_url:
+            self.extra_env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
+        self.app: SamApp | None = None
+        self.state_machine_arn: str | None = None
+        self._handlers: dict[str, Any] = {}  # function name -> LocalFunction
+        self._mock = None
+        self._patch = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        check_moto_seam()
+        from moto import mock_aws
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        from scones.local.lambdas import load_handler
+
+        names = {"ImageBucket": self.bucket}
+        self.app = load_app(self.template, parameters=self.parameters, resource_names=names,
+                            stack_name=self.stack_name, region=REGION)
+        if self.state_machine_id not in self.app.state_machines:
+            raise StackError(f"{self.template} defines no {self.state_machine_id}")
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock.start()
+        self._patch = mock.patch.object(LambdaSimpleBackend, "invoke", self._seam())
+        self._patch.start()
+        try:
+            self._create_bucket()
+            role = self._create_role()
+            for spec in self.app.functions.values():
+                self._handlers[spec.function_name] = load_handler(spec, self.extra_env)
+                self._create_function(spec, role)
+            machine = self.app.state_machines[self.state_machine_id]
+            self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+                name=machine.name, definition=machine.definition, roleArn=role,
+                type=machine.type,
+            )["stateMachineArn"]
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._patch is not None:
+            self._patch.stop()
+            self._patch = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        self._clients.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def client(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                import boto3
+
+                self._clients[service] = boto3.client(service, region_name=REGION)
+            return self._clients[service]
+
+    # -- the Lambda seam --------------------------------------------------------------------
+    def _seam(self):
+        handlers = self._handlers
+
+        def invoke(backend, function_name, qualifier, body, headers, response_headers):
+            name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+            function = handlers.get(name)
+            if function is None:
+                raise UnknownFunctionError(f"no local handler for Lambda function {function_name}")
+            raw = body.decode() if isinstance(body, bytes) else body
+            result = function.invoke(json.loads(raw) if raw else {})
+            if result.failed:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(result.payload).encode()
+
+        return invoke
+
+    # -- resources ------------------------------------------------------------------------
+    def _create_bucket(self) -> None:
+        self.client("s3").create_bucket(Bucket=self.bucket)
+
+    def _create_role(self) -> str:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {
+                "Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}],
+        }
+        return self.client("iam").create_role(
+            RoleName=f"{self.stack_name}-role", AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]["Arn"]
+
+    def _create_function(self, spec, role: str) -> None:
+        self.client("lambda").create_function(
+            FunctionName=spec.function_name, Runtime=spec.runtime, Role=role,
+            Handler=spec.handler, Code={"ZipFile": _zip_directory(spec.code_dir)},
+            Timeout=spec.timeout, MemorySize=spec.memory_size,
+            Architectures=list(spec.architectures),
+            Environment={"Variables": {**spec.environment, **self.extra_env}},
+        )
+
+    # -- using the stack ------------------------------------------------------------------
+    def upload(self, path: str | Path, key: str) -> str:
+        """Put a file into the image bucket; returns its key."""
+        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=Path(path).read_bytes())
+        return key
+
+    def invoke_function(self, logical_id: str, event: Any) -> tuple[bool, Any]:
+        """Invoke one function through moto's Lambda API (the seam); (failed, payload)."""
+        if logical_id not in self.app.functions:
+            raise UnknownFunctionError(
+                f"{logical_id!r} is not a function of {self.template.name}; "
+                f"choose one of {sorted(self.app.functions)}"
+            )
+        response = self.client("lambda").invoke(
+            FunctionName=self.app.functions[logical_id].function_name,
+            Payload=json.dumps(event).encode(),
+        )
+        return "FunctionError" in response, json.loads(response["Payload"].read())
+
+    def start_execution(self, workflow_input: dict, name: str | None = None) -> str:
+        name = name or f"local-{uuid.uuid4()}"
+        return self.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(workflow_input)
+        )["executionArn"]
+
+    def history(self, execution_arn: str) -> list[dict]:
+        sfn, events, token = self.client("stepfunctions"), [], None
+        while True:
+            kwargs = {"executionArn": execution_arn, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def wait(self, execution_arn: str, workflow_input: dict, *, timeout: float = 60.0,
+             poll_interval: float = 0.005, started: float | None = None) -> ExecutionResult:
+        """Poll until a terminal status (any of them) or ``timeout``; then read the history."""
+        sfn = self.client("stepfunctions")
+        started = started if started is not None else time.perf_counter()
+        deadline = time.monotonic() + timeout
+        while True:
+            description = sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] in TERMINAL or time.monotonic() >= deadline:
+                break
+            time.sleep(poll_interval)
+            poll_interval = min(poll_interval * 1.5, 0.1)
+        events = self.history(execution_arn)
+        summary = summarize_history(events)
+        result = ExecutionResult(
+            name=description["name"], execution_arn=execution_arn, input=workflow_input,
+            status=description["status"], output=_json_or_none(description.get("output")),
+            history=events, seconds=time.perf_counter() - started, **summary,
+        )
+        result.error = description.get("error", result.error)
+        result.cause = description.get("cause", result.cause)
+        if result.status not in TERMINAL:
+            raise ExecutionTimeoutError(
+                f"execution {result.name} still {result.status} after {timeout} s "
+                f"(states so far: {result.states})", result,
+            )
+        return result
+
+    def run(self, workflow_input: dict, *, timeout: float = 60.0) -> ExecutionResult:
+        """Start one execution with a unique name and wait for its result."""
+        started = time.perf_counter()
+        arn = self.start_execution(workflow_input)
+        return self.wait(arn, workflow_input, timeout=timeout, started=started)
+
+    def run_image(self, path: str | Path, key: str, *, timeout: float = 60.0) -> ExecutionResult:
+        """Upload an image and run the workflow on it with the seed's input format."""
+        self.upload(path, key)
+        return self.run({"image_data": "", "s3_bucket": self.bucket, "s3_key": key},
+                        timeout=timeout)
