@@ -1,0 +1,153 @@
+"""Classify image: send the image to the SageMaker endpoint and add its inferences.
+
+The endpoint returns a JSON list of probabilities in CLASS_LABELS order. Endpoint failures
+become named errors the state machine retries (EndpointThrottled, EndpointModelNotReady,
+EndpointUnavailable) or not (EndpointNotFound, EndpointRequestRejected,
+InvalidEndpointResponse). Retries belong to the state machine (visible, with jitter), so the
+boto3 client makes a single attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from scones_shared.config import env_int, env_labels, env_str
+from scones_shared.errors import (
+    EndpointModelNotReady,
+    EndpointNotFound,
+    EndpointRequestRejected,
+    EndpointThrottled,
+    EndpointUnavailable,
+    InvalidEndpointResponse,
+    WorkflowError,
+)
+from scones_shared.events import SerializedImage, parse_serialized_image
+from scones_shared.images import check_content_type, check_image
+from scones_shared.predictions import probability_problem, top_prediction
+from scones_shared.storage import read_object
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+ENDPOINT_NAME = env_str("ENDPOINT_NAME")
+CLASS_LABELS = env_labels("CLASS_LABELS")
+MAX_IMAGE_BYTES = env_int("MAX_IMAGE_BYTES")
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS")
+
+sagemaker_runtime = boto3.client(
+    "sagemaker-runtime",
+    config=Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=3,
+        read_timeout=20,
+    ),
+)
+s3 = boto3.client("s3")
+
+_THROTTLED_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+_UNAVAILABLE_CODES = {"ServiceUnavailable", "InternalFailure", "InternalDependencyException"}
+
+
+def endpoint_error(exc: ClientError, endpoint_name: str) -> WorkflowError:
+    """The named error for a sagemaker-runtime ClientError."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    message = f"{endpoint_name}: {code}: {error.get('Message', '')}"
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code == "ModelError":
+        # The container answered with an error; its own status says whose fault it was.
+        status = int(exc.response.get("OriginalStatusCode") or status)
+        message += f" (model status {status})"
+    if code in _THROTTLED_CODES or status == 429:
+        return EndpointThrottled(message)
+    if code == "ModelNotReadyException":
+        return EndpointModelNotReady(message)
+    if code in _UNAVAILABLE_CODES or status >= 500:
+        return EndpointUnavailable(message)
+    if code == "ValidationError" and "not found" in message.lower():
+        return EndpointNotFound(message)
+    return EndpointRequestRejected(message)
+
+
+@tracer.capture_method(capture_response=False)
+def invoke_endpoint(body: bytes, content_type: str) -> tuple[Any, float]:
+    """(decoded JSON response, latency in ms) from the endpoint, or a named error."""
+    started = time.perf_counter()
+    try:
+        response = sagemaker_runtime.invoke_endpoint(
+            EndpointName=ENDPOINT_NAME,
+            ContentType=content_type,
+            Accept="application/json",
+            Body=body,
+        )
+        raw = response["Body"].read()
+    except ClientError as exc:
+        raise endpoint_error(exc, ENDPOINT_NAME) from None
+    except (ConnectionError, HTTPClientError) as exc:
+        raise EndpointUnavailable(f"{ENDPOINT_NAME}: {exc}") from None
+    latency_ms = (time.perf_counter() - started) * 1000
+    try:
+        return json.loads(raw), latency_ms
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidEndpointResponse(
+            f"{ENDPOINT_NAME} answered with non-JSON bytes: {raw[:80]!r}"
+        ) from None
+
+
+@tracer.capture_method(capture_response=False)
+def image_bytes(image: SerializedImage) -> tuple[bytes, str]:
+    """(bytes, content type) of the image, read from S3 when it came by reference."""
+    if image.image_data is not None:
+        check_content_type(image.content_type)
+        return image.image_data, image.content_type
+    data = read_object(s3, image.bucket, image.key, MAX_IMAGE_BYTES)
+    # The object may have changed since the first state: check it again by its bytes.
+    info = check_image(data, max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
+    return data, info.content_type
+
+
+def classification(
+    image: SerializedImage, inferences: list[float], latency_ms: float
+) -> dict[str, Any]:
+    label, confidence = top_prediction(inferences, CLASS_LABELS)
+    return {
+        "bucket": image.bucket,
+        "key": image.key,
+        "content_type": image.content_type,
+        "size_bytes": image.size_bytes,
+        "class_labels": list(CLASS_LABELS),
+        "inferences": inferences,
+        "label": label,
+        "confidence": confidence,
+        "endpoint_latency_ms": round(latency_ms, 3),
+    }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    image = parse_serialized_image(event)
+    body, content_type = image_bytes(image)
+    inferences, latency_ms = invoke_endpoint(body, content_type)
+    problem = probability_problem(inferences, CLASS_LABELS)
+    if problem:
+        raise InvalidEndpointResponse(f"{ENDPOINT_NAME}: {problem}")
+    result = classification(image, inferences, latency_ms)
+    tracer.put_annotation("label", result["label"])
+    logger.info(
+        "image classified",
+        extra={n: result[n] for n in ("bucket", "key", "label", "confidence", "inferences")},
+    )
+    metrics.add_metric(name="EndpointLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    metrics.add_metric(name="Confidence", unit=MetricUnit.NoUnit, value=result["confidence"])
+    return result

@@ -1,0 +1,75 @@
+"""Filter low-confidence inferences: the workflow's last state.
+
+Passes the inference on when its max probability >= CONFIDENCE_THRESHOLD (inclusive);
+otherwise raises THRESHOLD_CONFIDENCE_NOT_MET, the error name the execution fails with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scones_shared.config import env_labels, env_probability
+from scones_shared.errors import THRESHOLD_CONFIDENCE_NOT_MET, InvalidEventField
+from scones_shared.events import Classification, parse_classification
+from scones_shared.predictions import probability_problem, top_prediction
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+CONFIDENCE_THRESHOLD = env_probability("CONFIDENCE_THRESHOLD")
+CLASS_LABELS = env_labels("CLASS_LABELS")
+
+
+def final_output(
+    result: Classification, labels: tuple[str, ...], threshold: float
+) -> dict[str, Any]:
+    """The workflow's final output: bucket, key, label, confidence, inferences, threshold."""
+    problem = probability_problem(result.inferences, labels)
+    if problem:
+        raise InvalidEventField(f"'inferences' of s3://{result.bucket}/{result.key}: {problem}")
+    label, confidence = top_prediction(result.inferences, labels)
+    return {
+        "bucket": result.bucket,
+        "key": result.key,
+        "label": label,
+        "confidence": confidence,
+        "inferences": result.inferences,
+        "threshold": threshold,
+    }
+
+
+def passes_threshold(output: dict[str, Any]) -> bool:
+    """Inclusive: a confidence exactly at the threshold passes."""
+    return output["confidence"] >= output["threshold"]
+
+
+def below_threshold_error(output: dict[str, Any]) -> THRESHOLD_CONFIDENCE_NOT_MET:
+    return THRESHOLD_CONFIDENCE_NOT_MET(
+        f"Image s3://{output['bucket']}/{output['key']} was classified as {output['label']} "
+        f"with confidence {output['confidence']}, below the confidence threshold "
+        f"{output['threshold']}."
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    output = final_output(parse_classification(event), CLASS_LABELS, CONFIDENCE_THRESHOLD)
+    passed = passes_threshold(output)
+    metrics.add_dimension(name="PredictedLabel", value=output["label"])
+    metrics.add_metric(
+        name="HighConfidenceInferences" if passed else "LowConfidenceInferences",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    summary = {n: output[n] for n in ("bucket", "key", "label", "confidence", "threshold")}
+    if not passed:
+        logger.warning("confidence below threshold", extra=summary)
+        raise below_threshold_error(output)
+    logger.info("inference passed", extra=summary)
+    return output

@@ -1,0 +1,228 @@
+"""Run the real Lambda handlers in this process, the way the AWS Python runtime runs them.
+
+Stable API (used by the local runtime, the CLI and the tests)::
+
+    from scones.local.lambdas import load_handler
+    from scones.local.template import load_app
+
+    app = load_app(resource_names={"ImageBucket": "local-images"})
+    spec = app.functions["FilterLowConfidenceFunction"]
+    invoke = load_handler(spec, extra_env={"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url})
+    result = invoke({"bucket": ..., "label": ..., ...})   # -> InvokeResult
+    result.failed      # True when the handler raised
+    result.payload     # the handler's JSON-round-tripped return value, or on failure
+                       # the runtime's error shape
+                       # {"errorType", "errorMessage", "requestId", "stackTrace"}
+    result.function_error  # None, or "Unhandled" (the X-Amz-Function-Error header value)
+
+What ``load_handler`` does:
+
+* imports ``<code_dir>/<module>.py`` under a unique module name (``_scones_lambda_<LogicalId>_<n>``)
+  with ``importlib`` so the three ``app.py`` files never collide in ``sys.modules``, and each
+  call gives a fresh module (a fresh "cold start": module-level clients and config re-read);
+* makes the function's layer dirs importable (added once to ``sys.path``: the layer code is
+  shared by all functions, exactly as ``/opt/python`` is on Lambda);
+* sets ``os.environ`` to the function's environment (template Globals + its own, then
+  ``extra_env``, plus the runtime's ``AWS_LAMBDA_FUNCTION_NAME`` / ``_MEMORY_SIZE`` /
+  ``_VERSION``) while the module is imported and while each invocation runs, then restores it;
+* runs the handler with a Lambda-like context (function name, ARN, memory, request id,
+  remaining time) and converts an exception into the AWS Python runtime's error payload,
+  ``errorType`` being the exception's class name (what Step Functions matches in
+  Retry/Catch).
+
+Thread safety: imports and invocations hold one process-wide re-entrant lock
+(``ENV_LOCK``) because ``os.environ`` is process-global. Invocations from several threads are
+therefore serialized (correct, never interleaved environments; not parallel). Other threads
+that read ``os.environ`` meanwhile see the function's variables laid over the normal
+environment: only the keys the function sets are changed, and they are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from scones.local.template import FunctionSpec
+
+ENV_LOCK = threading.RLock()
+_MODULE_COUNTER = itertools.count(1)
+
+
+@contextlib.contextmanager
+def environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Lay ``variables`` over ``os.environ`` (under ENV_LOCK) and restore the old values after."""
+    with ENV_LOCK:
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update({name: str(value) for name, value in variables.items()})
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def runtime_environment(
+    spec: FunctionSpec, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables a function sees: the template's, the runtime's, then ``extra_env``."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+        **spec.environment,
+        **(extra_env or {}),
+    }
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the AWS Lambda Python context object that handlers and Powertools use."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    timeout_s: int
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    identity: Any = None
+    client_context: Any = None
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = self.log_stream_name or (
+            f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        )
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """What one invocation returned: the payload, and whether it is an error payload."""
+
+    payload: Any
+    failed: bool
+    request_id: str
+    duration_ms: float
+
+    @property
+    def function_error(self) -> str | None:
+        """The ``X-Amz-Function-Error`` value Lambda sets on a failed invocation."""
+        return "Unhandled" if self.failed else None
+
+    @property
+    def error_type(self) -> str | None:
+        return self.payload.get("errorType") if self.failed else None
+
+
+def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """The AWS Python runtime's shape for an unhandled exception."""
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
+    }
+
+
+class LocalFunction:
+    """A loaded handler; call it with an event to get an :class:`InvokeResult`."""
+
+    def __init__(self, spec: FunctionSpec, module: ModuleType, env: dict[str, str]):
+        self.spec = spec
+        self.module = module
+        self.env = env
+        self.handler: Callable[[Any, Any], Any] = getattr(module, spec.handler_name)
+
+    def __call__(self, event: Any) -> InvokeResult:
+        return self.invoke(event)
+
+    def invoke(self, event: Any) -> InvokeResult:
+        request_id = str(uuid.uuid4())
+        context = LambdaContext(
+            function_name=self.spec.function_name,
+            invoked_function_arn=self.spec.arn,
+            memory_limit_in_mb=self.spec.memory_size,
+            aws_request_id=request_id,
+            timeout_s=self.spec.timeout,
+        )
+        # The runtime hands the handler a freshly decoded copy of the JSON payload.
+        event = json.loads(json.dumps(event))
+        started = time.perf_counter()
+        trace_id = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+        with environment({**self.env, "_X_AMZN_TRACE_ID": trace_id}):
+            try:
+                response = self.handler(event, context)
+            except Exception as exc:  # noqa: BLE001 - every error becomes the runtime's payload
+                payload, failed = error_payload(exc, request_id), True
+            else:
+                try:
+                    payload, failed = json.loads(json.dumps(response)), False
+                except (TypeError, ValueError) as exc:
+                    payload, failed = marshal_error_payload(exc, request_id), True
+        duration_ms = (time.perf_counter() - started) * 1000
+        return InvokeResult(
+            payload=payload, failed=failed, request_id=request_id, duration_ms=duration_ms
+        )
+
+
+def marshal_error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """What the runtime returns when a handler's response is not JSON-serializable."""
+    return {
+        "errorType": "Runtime.MarshalError",
+        "errorMessage": f"Unable to marshal response: {exc}",
+        "requestId": request_id,
+        "stackTrace": [],
+    }
+
+
+def _ensure_importable(layer_dirs: tuple[Path, ...]) -> None:
+    for layer_dir in layer_dirs:
+        text = str(layer_dir)
+        if text not in sys.path:
+            sys.path.append(text)
+
+
+def load_handler(spec: FunctionSpec, extra_env: Mapping[str, str] | None = None) -> LocalFunction:
+    """Import the function's module fresh (a cold start) and return a callable invoker."""
+    if not spec.module_path.is_file():
+        raise FileNotFoundError(f"{spec.logical_id}: handler module {spec.module_path} not found")
+    env = runtime_environment(spec, extra_env)
+    module_name = f"_scones_lambda_{spec.logical_id}_{next(_MODULE_COUNTER)}"
+    with ENV_LOCK:
+        _ensure_importable(spec.layer_dirs)
+        module_spec = importlib.util.spec_from_file_location(module_name, spec.module_path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot import {spec.module_path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            with environment(env):
+                module_spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(module_name, None)
+            raise
+    if not hasattr(module, spec.handler_name):
+        raise AttributeError(f"{spec.module_path} has no handler {spec.handler_name!r}")
+    return LocalFunction(spec, module, env)
