@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scones.monitor.imagesize import image_size
-
 DEFAULT_THRESHOLD = 0.93
 DEFAULT_LABELS = ("bicycle", "motorcycle")
 IMAGE_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
@@ -147,14 +145,16 @@ class CaptureReadResult:
         return sum(self.skipped.values())
 
 
-# An image inspector turns the input bytes into extra per-row fields: width/height from the
-# header by default; the CLI adds brightness with Pillow.
+# An image inspector turns the input bytes into per-row fields ("width", "height", anything
+# else lands in Inference.extra). Each user brings its own: the CLI decodes with Pillow (and
+# adds brightness); the Lambda reads the header with the shared layer's
+# scones_shared.images.inspect_image (no Pillow in Lambdas). The reader itself needs neither.
 ImageInspector = Callable[[bytes], dict]
 
 
-def header_inspector(data: bytes) -> dict:
-    size = image_size(data)
-    return {"width": size[0], "height": size[1]} if size else {}
+def no_image_stats(data: bytes) -> dict:
+    """The default inspector: no width/height (rows keep ``None``)."""
+    return {}
 
 
 def parse_time(text: str) -> datetime:
@@ -220,7 +220,7 @@ def parse_record(
     source: str,
     labels: tuple[str, ...],
     threshold: float,
-    inspect_image: ImageInspector = header_inspector,
+    inspect_image: ImageInspector = no_image_stats,
 ) -> Inference:
     """One JSON line -> :class:`Inference`, or raise :class:`SkippedRecord` with the reason."""
     try:
@@ -355,7 +355,7 @@ def read_lines(
     threshold: float = DEFAULT_THRESHOLD,
     since: datetime | None = None,
     until: datetime | None = None,
-    inspect_image: ImageInspector = header_inspector,
+    inspect_image: ImageInspector = no_image_stats,
 ) -> CaptureReadResult:
     """Parse every line of every file; rows sorted by inference time."""
     labels = tuple(labels)
@@ -397,7 +397,7 @@ def read_captures(
     threshold: float = DEFAULT_THRESHOLD,
     since: datetime | None = None,
     until: datetime | None = None,
-    inspect_image: ImageInspector = header_inspector,
+    inspect_image: ImageInspector = no_image_stats,
     s3_client=None,
 ) -> CaptureReadResult:
     """Read a capture directory or ``s3://bucket/prefix`` (recursively, in time order)."""

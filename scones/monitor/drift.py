@@ -14,7 +14,7 @@ crosses the limit):
 ======================  ===============================  ==================================
 check                   statistic                        fails when
 ======================  ===============================  ==================================
-confidence_psi          PSI, baseline-quantile bins (*)PSI >= 0.25 (warn from 0.10)
+confidence_psi          PSI, baseline-quantile bins (*)  PSI >= 0.25 (warn from 0.10)
 confidence_ks           two-sample KS                    p < 0.01 and D >= 0.10
 label_mix_chi2          Pearson chi-square vs label_mix  p < 0.01 and max |share diff| >= 0.10
 input_<stat>_ks         two-sample KS per input stat     p < 0.01 and D >= 0.10

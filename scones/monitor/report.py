@@ -30,7 +30,6 @@ from scones.monitor import stats
 from scones.monitor.captures import (
     DEFAULT_LABELS,
     DEFAULT_THRESHOLD,
-    header_inspector,
     read_captures,
 )
 
@@ -51,7 +50,7 @@ def pil_inspector(data: bytes) -> dict:
             brightness = sum(i * c for i, c in enumerate(hist)) / pixels / 255.0
             return {"width": image.width, "height": image.height, "brightness": brightness}
     except (UnidentifiedImageError, OSError, ValueError):
-        return header_inspector(data)
+        return {}  # not decodable: the row keeps the inference, without image statistics
 
 
 def resolve_labels(labels, baseline) -> list[str]:

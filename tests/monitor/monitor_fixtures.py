@@ -126,7 +126,8 @@ def make_baseline(n: int = 200, seed: int = 1, confident: float = 0.8, gray: int
     brightness = []
     for img, _, _ in items:
         with Image.open(io.BytesIO(img)) as im:
-            brightness.append(sum(im.convert("L").getdata()) / (im.width * im.height) / 255)
+            hist = im.convert("L").histogram()
+            brightness.append(sum(i * c for i, c in enumerate(hist)) / sum(hist) / 255)
     return {
         "labels": LABELS, "n": n, "threshold": 0.93, "confidence": conf,
         "label_mix": {"bicycle": 1 - moto, "motorcycle": moto},
