@@ -397,6 +397,13 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _when(value) -> str:
+    """ISO timestamp -> ``YYYY-MM-DD HH:MM:SS`` (UTC) for tables."""
+    if not value:
+        return "-"
+    return str(value).replace("T", " ").split("+")[0].split(".")[0].rstrip("Z")
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -454,7 +461,7 @@ def render_html(summary: dict, charts: dict[str, Path]) -> str:
         f"<style>{_CSS}</style></head><body>",
         "<h1>Model monitoring report</h1>",
         f"<p class='meta'>captures: {html.escape(summary['captures'])} &middot; "
-        f"{_fmt(summary['first_time'])} &rarr; {_fmt(summary['last_time'])} &middot; "
+        f"{_when(summary['first_time'])} &rarr; {_when(summary['last_time'])} UTC &middot; "
         f"{summary['n_files']} files, {summary['n_lines']} lines</p>",
         "<h2>Summary</h2>",
         _table(["measure", "value"], [
@@ -496,9 +503,10 @@ def render_html(summary: dict, charts: dict[str, Path]) -> str:
         ))
         parts.append("<h3>Windows</h3>")
         parts.append(_table(
-            ["window start", "end", "n", "PSI", "KS p", "label-mix p", "failed checks",
+            ["window start (UTC)", "end", "n", "PSI", "KS p", "label-mix p", "failed checks",
              "result"],
-            [(w["start"], w["end"], w["n"], *_window_cells(w), w["status"].upper())
+            [(_when(w["start"]), _when(w["end"]), w["n"], *_window_cells(w),
+              w["status"].upper())
              for w in drift["windows"]],
             classes=[w["status"] for w in drift["windows"]],
         ))
@@ -506,6 +514,11 @@ def render_html(summary: dict, charts: dict[str, Path]) -> str:
     for name, path in charts.items():
         parts.append(f"<figure>{_img(path)}<figcaption>{html.escape(_CAPTIONS.get(name, ''))}"
                      "</figcaption></figure>")
+    # Records in the DOM how many charts decoded (the headless-browser test reads it).
+    parts.append("<script>window.addEventListener('load',function(){var im=document.images,"
+                 "ok=0;for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)"
+                 "ok++;}document.body.setAttribute('data-images-loaded',ok+'/'+im.length);});"
+                 "</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
