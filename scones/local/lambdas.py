@@ -197,7 +197,8 @@ def marshal_error_payload(exc: BaseException, request_id: str) -> dict[str, Any]
     }
 
 
-def _ensure_importable(layer_dirs: tuple[Path, ...]) -> None:
+def make_layers_importable(layer_dirs: tuple[Path, ...]) -> None:
+    """Append layer dirs to sys.path once (Lambda's /opt/python); idempotent."""
     for layer_dir in layer_dirs:
         text = str(layer_dir)
         if text not in sys.path:
@@ -211,7 +212,7 @@ def load_handler(spec: FunctionSpec, extra_env: Mapping[str, str] | None = None)
     env = runtime_environment(spec, extra_env)
     module_name = f"_scones_lambda_{spec.logical_id}_{next(_MODULE_COUNTER)}"
     with ENV_LOCK:
-        _ensure_importable(spec.layer_dirs)
+        make_layers_importable(spec.layer_dirs)
         module_spec = importlib.util.spec_from_file_location(module_name, spec.module_path)
         if module_spec is None or module_spec.loader is None:
             raise ImportError(f"cannot import {spec.module_path}")

@@ -1,0 +1,231 @@
+"""Fixtures of the function unit tests.
+
+Each handler is loaded from functions/<name>/app.py through scones.local (the template's real
+environment and layer), inside moto's ``mock_aws`` for S3. The SageMaker endpoint is a tiny
+real HTTP server on 127.0.0.1 (random port) reached through
+AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, with moto passing sagemaker-runtime through.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics.provider import cold_start
+from moto import mock_aws
+from PIL import Image
+
+from scones.local.lambdas import LocalFunction, load_handler, make_layers_importable
+from scones.local.template import SamApp, load_app
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EVENTS_DIR = REPO_ROOT / "events"
+BUCKET = "scones-test-images"
+MOTO_CONFIG = {"core": {"passthrough": {"services": ["sagemaker-runtime"]}}}
+
+
+def app_for(**parameters) -> SamApp:
+    """The template resolved with these parameter overrides and the test bucket."""
+    return load_app(
+        REPO_ROOT / "template.yaml",
+        parameters=parameters,
+        resource_names={"ImageBucket": BUCKET},
+    )
+
+
+# The template's layers are importable in tests exactly as /opt/python is on Lambda, so the
+# tests can call scones_shared's pure functions directly.
+for _spec in app_for().functions.values():
+    make_layers_importable(_spec.layer_dirs)
+
+
+def _load_event(name: str) -> dict:
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def load_event() -> Callable[[str], dict]:
+    """load_event("classify_image.json"): an event file from events/ (`sam local invoke -e`)."""
+    return _load_event
+
+
+# --------------------------------------------------------------------------- images
+
+
+def image_bytes(
+    fmt: str, size: tuple[int, int] = (32, 32), *, noise: bool = False, **save
+) -> bytes:
+    """A real image file encoded by Pillow; noise makes it incompressible (large files)."""
+    width, height = size
+    rng = np.random.default_rng(7)
+    if noise:
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    else:
+        pixels = np.zeros((height, width, 3), dtype=np.uint8)
+        pixels[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+        pixels[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def make_image() -> Callable[..., bytes]:
+    """make_image("JPEG", (37, 21), quality=90): the bytes of a real image file."""
+    return image_bytes
+
+
+@pytest.fixture(scope="session")
+def real_png(shared_data) -> tuple[str, bytes]:
+    """(file name, bytes) of a real CIFAR-100 bicycle PNG from ../shared/data."""
+    path = sorted((shared_data / "train").glob("bicycle_s_*.png"))[0]
+    return path.name, path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def large_png() -> bytes:
+    """A 400x300 noise PNG (~360 KB): over the inline limit, so it must go by S3 reference."""
+    return image_bytes("PNG", (400, 300), noise=True)
+
+
+# --------------------------------------------------------------------------- endpoint
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | str | list | dict = field(default_factory=lambda: [0.97, 0.03])
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+    def encoded(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+def aws_error(status: int, code: str, message: str, **fields) -> Reply:
+    """An error reply in the rest-json shape botocore parses (x-amzn-ErrorType + JSON body)."""
+    return Reply(status, {"message": message, **fields}, {"x-amzn-ErrorType": f"{code}:http://"})
+
+
+@dataclass
+class Request:
+    path: str
+    content_type: str
+    accept: str
+    body: bytes
+
+
+class EndpointServer:
+    """A real HTTP server playing the SageMaker runtime's InvokeEndpoint."""
+
+    def __init__(self) -> None:
+        self.replies: deque[Reply] = deque()
+        self.default = Reply()
+        self.requests: list[Request] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                server.requests.append(
+                    Request(
+                        path=self.path,
+                        content_type=self.headers.get("Content-Type", ""),
+                        accept=self.headers.get("Accept", ""),
+                        body=self.rfile.read(length),
+                    )
+                )
+                reply = server.replies.popleft() if server.replies else server.default
+                time.sleep(reply.delay_s)
+                body = reply.encoded()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> EndpointServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def endpoint():
+    server = EndpointServer().start()
+    yield server
+    server.stop()
+
+
+# --------------------------------------------------------------------------- AWS + handlers
+
+
+@pytest.fixture(autouse=True)
+def reset_metrics():
+    """Powertools keeps metrics and the cold-start flag per process: start each test clean."""
+    metrics = Metrics()
+    metrics.clear_metrics()
+    metrics.clear_default_dimensions()
+    cold_start.is_cold_start = True
+    yield
+    metrics.clear_metrics()
+
+
+@pytest.fixture
+def aws():
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+
+
+@pytest.fixture
+def s3(aws):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def load_function(aws, endpoint) -> Callable[..., LocalFunction]:
+    """load_function("ClassifyImageFunction", MaxImageBytes=1000) -> a fresh (cold) handler.
+
+    Keyword arguments override template parameters; the environment is the template's.
+    """
+
+    def load(logical_id: str, **parameters) -> LocalFunction:
+        spec = app_for(**parameters).functions[logical_id]
+        return load_handler(spec, extra_env={"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url})
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def b64() -> Callable[[bytes], str]:
+    return lambda data: base64.b64encode(data).decode("ascii")
