@@ -84,6 +84,14 @@ def check_moto_seam() -> None:
         )
 
 
+def load_local_app(template: str | Path = DEFAULT_TEMPLATE, *, bucket: str = DEFAULT_BUCKET,
+                   parameters: dict[str, Any] | None = None,
+                   stack_name: str = DEFAULT_STACK_NAME) -> SamApp:
+    """The template resolved the way the local stack deploys it (bucket name, region)."""
+    return load_app(template, parameters=parameters, resource_names={"ImageBucket": bucket},
+                    stack_name=stack_name, region=REGION)
+
+
 @dataclass
 class ExecutionResult:
     """One finished (or timed-out) execution and what its history says."""
@@ -198,7 +206,9 @@ class LocalStack:
         self.bucket = bucket
         self.stack_name = stack_name
         self.state_machine_id = state_machine
-        self.extra_env = dict(extra_env or {})
+        # what the Lambda runtime sets: handlers create boto3 clients at import
+        self.extra_env = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                          **(extra_env or {})}
         if endpoint_url:
             self.extra_env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
         self.app: SamApp | None = None
@@ -217,9 +227,8 @@ class LocalStack:
 
         from scones.local.lambdas import load_handler
 
-        names = {"ImageBucket": self.bucket}
-        self.app = load_app(self.template, parameters=self.parameters, resource_names=names,
-                            stack_name=self.stack_name, region=REGION)
+        self.app = load_local_app(self.template, bucket=self.bucket, parameters=self.parameters,
+                                  stack_name=self.stack_name)
         if self.state_machine_id not in self.app.state_machines:
             raise StackError(f"{self.template} defines no {self.state_machine_id}")
         self._mock = mock_aws(config=MOTO_CONFIG)
@@ -270,7 +279,8 @@ class LocalStack:
         handlers = self._handlers
 
         def invoke(backend, function_name, qualifier, body, headers, response_headers):
-            name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+            is_arn = function_name.startswith("arn:")
+            name = function_name.split(":")[6] if is_arn else function_name
             function = handlers.get(name)
             if function is None:
                 raise UnknownFunctionError(f"no local handler for Lambda function {function_name}")

@@ -1,0 +1,219 @@
+"""`scones serve`, `scones run`, `scones invoke`: the local runtime on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = "runs/model/model.tar.gz"
+DEFAULT_CAPTURE = "runs/captures"
+DEFAULT_LAMBDA_LOG = "runs/lambda.log"
+
+
+def register(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="serve a model.tar.gz as a local SageMaker endpoint (real HTTP)",
+        description="Serve a model artifact through its code/inference.py on 127.0.0.1: "
+        "GET /ping, POST /invocations and POST /endpoints/NAME/invocations (boto3 "
+        "sagemaker-runtime with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME). Ctrl-C stops it after "
+        "writing every captured request.",
+    )
+    serve.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--capture", default=None, metavar="DIR|s3://BUCKET/PREFIX",
+                       help="write SageMaker data capture here (off when omitted)")
+    serve.add_argument("--sampling", type=float, default=100.0, metavar="PERCENT",
+                       help="capture sampling percentage (default 100)")
+    serve.add_argument("--endpoint-name", default=None,
+                       help="name served on /endpoints/NAME/invocations "
+                       "(default: the template's EndpointName)")
+    serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.set_defaults(func=serve_command)
+
+    run = subparsers.add_parser(
+        "run", help="run the workflow locally over images or folders",
+        description="Start the endpoint and the SAM stack in moto, upload each image, execute "
+        "the state machine once per image and print a table and a summary. Exit code 0 when "
+        "every image got an answer (SUCCEEDED or THRESHOLD_CONFIDENCE_NOT_MET), 1 otherwise.",
+    )
+    run.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    run.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    run.add_argument("--threshold", type=float, default=None,
+                     help="ConfidenceThreshold (default: the template's, 0.93)")
+    run.add_argument("--json", dest="json_out", default=None, metavar="OUT",
+                     help="write one JSON record per image to OUT (a JSON list)")
+    run.add_argument("--capture", default=DEFAULT_CAPTURE, metavar="DIR|s3://...",
+                     help=f"data capture destination (default {DEFAULT_CAPTURE})")
+    run.add_argument("--concurrency", type=int, default=4,
+                     help="executions in flight at once (default 4)")
+    run.add_argument("--lambda-log", default=DEFAULT_LAMBDA_LOG,
+                     help="the functions' log lines and EMF metrics "
+                     f"(default {DEFAULT_LAMBDA_LOG})")
+    run.set_defaults(func=run_command)
+
+    invoke = subparsers.add_parser(
+        "invoke", help="Docker-free `sam local invoke`: one function with an event",
+        description="Invoke one function of template.yaml (its logical id) with an event, "
+        "inside the local stack, and print its response (or the Lambda error shape, exit 1). "
+        "The stack's bucket is named after the event's s3_bucket/bucket; put images in it "
+        "with --upload FILE=KEY (or just FILE: the event's key).",
+    )
+    invoke.add_argument("function", metavar="FUNCTION",
+                        help="logical id, e.g. SerializeImageDataFunction")
+    invoke.add_argument("-e", "--event", required=True, help="event JSON file ('-' for stdin)")
+    invoke.add_argument("--upload", action="append", default=[], metavar="FILE[=KEY]",
+                        help="put FILE into the bucket as KEY (default: the event's key)")
+    invoke.add_argument("--bucket", default=None,
+                        help="local bucket name (default: the event's, else scones-local-images)")
+    invoke.add_argument("--model", default=DEFAULT_MODEL,
+                        help="served for functions that call the endpoint")
+    invoke.set_defaults(func=invoke_command)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _template_endpoint_name() -> str:
+    from scones.local.stack import load_local_app
+
+    return load_local_app().parameters["EndpointName"]
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from scones.local.endpoint import ArtifactError, start_endpoint
+    from scones.local.runner import ModelNotFoundError, require_model
+
+    name = args.endpoint_name or _template_endpoint_name()
+    try:
+        server = start_endpoint(require_model(args.model), endpoint_name=name,
+                                capture=args.capture, sampling_percentage=args.sampling,
+                                host=args.host, port=args.port, verbose=args.verbose)
+    except (ModelNotFoundError, ArtifactError, OSError) as exc:
+        return _fail(str(exc))
+    print(f"serving {args.model} as endpoint {name!r} on {server.url}")
+    print(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}")
+    print(f"  curl -s -X POST -H 'Content-Type: image/png' --data-binary @IMAGE.png "
+          f"{server.url}/endpoints/{name}/invocations")
+    if args.capture:
+        print(f"  capturing {args.sampling:g}% of requests to {args.capture}")
+    print("Ctrl-C to stop", flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop()
+    capture = server.endpoint.capture
+    print(f"stopped after {server.endpoint.served} requests"
+          + (f"; {capture.written} captured in {len(capture.files)} file(s)" if capture else ""))
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from scones.local.endpoint import ArtifactError
+    from scones.local.runner import (
+        ImagePathError,
+        ModelNotFoundError,
+        exit_code,
+        format_summary,
+        format_table,
+        run_workflow,
+        write_json,
+    )
+
+    try:
+        outcome = run_workflow(args.paths, model=args.model, threshold=args.threshold,
+                               capture=args.capture, concurrency=args.concurrency,
+                               lambda_log=args.lambda_log)
+    except (ImagePathError, ModelNotFoundError, ArtifactError) as exc:
+        return _fail(str(exc))
+    print(format_table(outcome.records))
+    print()
+    print(format_summary(outcome.summary))
+    if args.capture:
+        print(f"captures: {args.capture} ({len(outcome.capture_files)} file(s))")
+    if args.lambda_log:
+        print(f"function logs: {args.lambda_log}")
+    if args.json_out:
+        write_json(outcome.records, args.json_out)
+        print(f"records: {args.json_out}")
+    return exit_code(outcome.records)
+
+
+def event_location(event) -> tuple[str | None, str | None]:
+    """The bucket and key an event names: workflow input, a state's payload or S3 via
+    EventBridge (``detail.bucket.name`` / ``detail.object.key``)."""
+    if not isinstance(event, dict):
+        return None, None
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    bucket = (event.get("s3_bucket") or event.get("bucket")
+              or (detail.get("bucket") or {}).get("name"))
+    key = event.get("s3_key") or event.get("key") or (detail.get("object") or {}).get("key")
+    return bucket, key
+
+
+def _parse_upload(spec: str, event_key: str | None) -> tuple[Path, str]:
+    file, sep, key = spec.partition("=")
+    return Path(file), key if sep else (event_key or Path(file).name)
+
+
+def invoke_command(args: argparse.Namespace) -> int:
+    from scones.local.endpoint import ArtifactError, start_endpoint
+    from scones.local.runner import (
+        ModelNotFoundError,
+        function_stdout_to,
+        quiet_interpreter_logs,
+        require_model,
+    )
+    from scones.local.stack import (
+        DEFAULT_BUCKET,
+        LocalStack,
+        UnknownFunctionError,
+        load_local_app,
+    )
+
+    try:
+        text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text()
+        event = json.loads(text)
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read event {args.event}: {exc}")
+    app = load_local_app()
+    if args.function not in app.functions:
+        return _fail(f"{args.function!r} is not a function of template.yaml; "
+                     f"choose one of {', '.join(sorted(app.functions))}")
+    event_bucket, event_key = event_location(event)
+    bucket = args.bucket or event_bucket or DEFAULT_BUCKET
+    uploads = [_parse_upload(spec, event_key) for spec in args.upload]
+    for file, _ in uploads:
+        if not file.is_file():
+            return _fail(f"--upload {file}: no such file")
+    quiet_interpreter_logs()
+    server = None
+    name = app.parameters["EndpointName"]
+    if "ENDPOINT_NAME" in app.functions[args.function].environment:
+        try:
+            server = start_endpoint(require_model(args.model), endpoint_name=name)
+        except (ModelNotFoundError, ArtifactError) as exc:
+            return _fail(str(exc))
+    try:
+        with function_stdout_to(sys.stderr), LocalStack(
+                server.url if server else None, bucket=bucket,
+                parameters={"EndpointName": name}) as stack:
+            for file, key in uploads:
+                stack.upload(file, key)
+                print(f"uploaded {file} to s3://{bucket}/{key}", file=sys.stderr)
+            failed, payload = stack.invoke_function(args.function, event)
+    except UnknownFunctionError as exc:
+        return _fail(str(exc))
+    finally:
+        if server is not None:
+            server.stop()
+    print(json.dumps(payload, indent=2))
+    return 1 if failed else 0
