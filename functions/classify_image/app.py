@@ -67,10 +67,10 @@ def endpoint_error(exc: ClientError, endpoint_name: str) -> WorkflowError:
         # The container answered with an error; its own status says whose fault it was.
         status = int(exc.response.get("OriginalStatusCode") or status)
         message += f" (model status {status})"
+    if code == "ModelNotReadyException":  # sent with HTTP 429 too: check it first
+        return EndpointModelNotReady(message)
     if code in _THROTTLED_CODES or status == 429:
         return EndpointThrottled(message)
-    if code == "ModelNotReadyException":
-        return EndpointModelNotReady(message)
     if code in _UNAVAILABLE_CODES or status >= 500:
         return EndpointUnavailable(message)
     if code == "ValidationError" and "not found" in message.lower():

@@ -169,6 +169,14 @@ class EndpointServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def respond(self, body=None, *, status: int = 200, delay_s: float = 0.0) -> None:
+        """Answer every request with ``body`` (JSON unless bytes/str) and ``status``."""
+        self.default = Reply(status, [0.97, 0.03] if body is None else body, {}, delay_s)
+
+    def fail(self, status: int, code: str, message: str = "error", **fields) -> None:
+        """Answer every request with an AWS error ``code`` (e.g. ThrottlingException)."""
+        self.default = aws_error(status, code, message, **fields)
+
     def start(self) -> EndpointServer:
         self.thread.start()
         return self
@@ -203,6 +211,12 @@ def reset_metrics():
 def aws():
     with mock_aws(config=MOTO_CONFIG):
         yield
+
+
+@pytest.fixture(scope="session")
+def bucket() -> str:
+    """Name of the moto bucket standing in for the template's ImageBucket."""
+    return BUCKET
 
 
 @pytest.fixture

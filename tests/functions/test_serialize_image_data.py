@@ -1,0 +1,172 @@
+"""serialize_image_data: real images from S3 (moto), inline vs by reference, named errors."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+FUNCTION = "SerializeImageDataFunction"
+
+
+def workflow_input(bucket, key, image_data=""):
+    return {"image_data": image_data, "s3_bucket": bucket, "s3_key": key}
+
+
+def test_real_png_is_passed_inline_base64(load_function, s3, bucket, real_png, capsys):
+    # GIVEN a real CIFAR-100 PNG in the image bucket
+    name, data = real_png
+    s3.put_object(Bucket=bucket, Key=f"test/{name}", Body=data)
+    # WHEN the workflow input in the seed's format is serialized
+    result = load_function(FUNCTION)(workflow_input(bucket, f"test/{name}"))
+    # THEN the bytes travel inline, base64-encoded, with what the next states need
+    assert not result.failed, result.payload
+    out = result.payload
+    assert base64.b64decode(out["image_data"]) == data
+    assert out == {
+        "bucket": bucket,
+        "key": f"test/{name}",
+        "content_type": "image/png",
+        "size_bytes": len(data),
+        "width": 32,
+        "height": 32,
+        "transport": "inline",
+        "image_data": out["image_data"],
+    }
+    # AND the image bytes appear in no log line or metric
+    printed = capsys.readouterr().out
+    assert out["image_data"] not in printed
+    assert '"ImagesProcessed"' in printed and '"ImageBytes"' in printed
+
+
+def test_large_image_goes_by_s3_reference(load_function, s3, bucket, large_png):
+    # GIVEN a ~360 KB PNG: its base64 would not fit a 256 KB state payload
+    s3.put_object(Bucket=bucket, Key="uploads/large.png", Body=large_png)
+    # WHEN serialized
+    result = load_function(FUNCTION)(workflow_input(bucket, "uploads/large.png"))
+    # THEN it is passed by reference: no bytes, a small payload
+    assert not result.failed, result.payload
+    assert result.payload["transport"] == "s3"
+    assert result.payload["image_data"] == ""
+    assert result.payload["size_bytes"] == len(large_png)
+    assert (result.payload["width"], result.payload["height"]) == (400, 300)
+
+
+def test_image_just_at_the_inline_limit_stays_inline(load_function, s3, bucket, make_image):
+    # GIVEN a PNG and an inline limit equal to its size (INLINE_IMAGE_MAX_BYTES from the template)
+    data = make_image("PNG", (64, 64), noise=True)
+    s3.put_object(Bucket=bucket, Key="k.png", Body=data)
+    invoke = load_function(FUNCTION)
+    assert int(invoke.env["INLINE_IMAGE_MAX_BYTES"]) >= len(data)
+    # WHEN serialized  THEN inline
+    assert invoke(workflow_input(bucket, "k.png")).payload["transport"] == "inline"
+
+
+def test_jpeg_is_recognised_by_bytes_not_name(load_function, s3, bucket, make_image):
+    # GIVEN a JPEG stored under a .png name
+    s3.put_object(Bucket=bucket, Key="misnamed.png", Body=make_image("JPEG", (50, 40)))
+    # WHEN serialized  THEN its content type comes from its bytes
+    out = load_function(FUNCTION)(workflow_input(bucket, "misnamed.png")).payload
+    assert (out["content_type"], out["width"], out["height"]) == ("image/jpeg", 50, 40)
+
+
+def test_caller_supplied_image_data_is_used_without_s3(load_function, s3, bucket, make_image):
+    # GIVEN a workflow input carrying the image itself (no such S3 object exists)
+    data = make_image("PNG")
+    event = workflow_input(bucket, "inline/only.png", base64.b64encode(data).decode())
+    # WHEN serialized  THEN those bytes are checked and passed on
+    result = load_function(FUNCTION)(event)
+    assert not result.failed, result.payload
+    assert base64.b64decode(result.payload["image_data"]) == data
+
+
+def test_s3_object_created_event_is_accepted(load_function, s3, bucket, real_png, load_event):
+    # GIVEN the shipped EventBridge "Object Created" event, pointed at a real object
+    name, data = real_png
+    event = load_event("serialize_image_data_s3_object_created.json")
+    event["detail"]["bucket"]["name"] = bucket
+    s3.put_object(Bucket=bucket, Key=event["detail"]["object"]["key"], Body=data)
+    # WHEN serialized  THEN the object is read and passed inline
+    result = load_function(FUNCTION)(event)
+    assert not result.failed, result.payload
+    assert result.payload["key"] == event["detail"]["object"]["key"]
+
+
+def test_missing_bucket_in_input_defaults_to_the_image_bucket(load_function, s3, bucket, real_png):
+    # GIVEN an input with only s3_key (IMAGE_BUCKET comes from the template's !Ref ImageBucket)
+    name, data = real_png
+    s3.put_object(Bucket=bucket, Key=name, Body=data)
+    # WHEN serialized  THEN the stack's bucket is used
+    result = load_function(FUNCTION)({"s3_key": name})
+    assert result.payload["bucket"] == bucket
+
+
+def _put(s3, bucket, key, body):
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("no-key", "MissingEventField"),
+        ("key-not-string", "InvalidEventField"),
+        ("bad-bucket-name", "InvalidEventField"),
+        ("event-not-object", "InvalidEventField"),
+        ("bad-base64", "InvalidImageData"),
+        ("missing-object", "ImageNotFound"),
+        ("missing-bucket", "ImageNotFound"),
+        ("text-file", "NotAnImage"),
+        ("empty-file", "NotAnImage"),
+        ("truncated-png", "CorruptImage"),
+        ("gif", "UnsupportedContentType"),
+        ("too-many-bytes", "ImageTooLarge"),
+        ("too-many-pixels", "ImageDimensionsTooLarge"),
+        ("inline-too-large", "ImageTooLarge"),
+    ],
+)
+def test_bad_input_gets_a_named_error(load_function, s3, bucket, make_image, case, error):
+    png = make_image("PNG", (64, 48))
+    parameters = {}
+    # GIVEN one bad input or object
+    if case == "no-key":
+        event = {"image_data": "", "s3_bucket": bucket}
+    elif case == "key-not-string":
+        event = {"s3_bucket": bucket, "s3_key": 42}
+    elif case == "bad-bucket-name":
+        event = workflow_input("Not_A_Bucket!", "k.png")
+    elif case == "event-not-object":
+        event = "test/bicycle_s_001789.png"
+    elif case == "bad-base64":
+        event = workflow_input(bucket, "k.png", "not base64 at all!")
+    elif case == "missing-object":
+        event = workflow_input(bucket, "test/absent.png")
+    elif case == "missing-bucket":
+        event = workflow_input("no-such-bucket-here", "k.png")
+    elif case == "text-file":
+        _put(s3, bucket, "fake.png", b"just text in a file named .png")
+        event = workflow_input(bucket, "fake.png")
+    elif case == "empty-file":
+        _put(s3, bucket, "empty.png", b"")
+        event = workflow_input(bucket, "empty.png")
+    elif case == "truncated-png":
+        _put(s3, bucket, "cut.png", png[:16])
+        event = workflow_input(bucket, "cut.png")
+    elif case == "gif":
+        _put(s3, bucket, "anim.gif", make_image("GIF"))
+        event = workflow_input(bucket, "anim.gif")
+    elif case == "too-many-bytes":
+        _put(s3, bucket, "big.png", png)
+        parameters = {"MaxImageBytes": str(len(png) - 1)}
+        event = workflow_input(bucket, "big.png")
+    elif case == "too-many-pixels":
+        _put(s3, bucket, "wide.png", png)
+        parameters = {"MaxImagePixels": str(64 * 48 - 1)}
+        event = workflow_input(bucket, "wide.png")
+    elif case == "inline-too-large":
+        big = make_image("PNG", (400, 300), noise=True)
+        event = workflow_input(bucket, "k.png", base64.b64encode(big).decode())
+    # WHEN serialized
+    result = load_function(FUNCTION, **parameters)(event)
+    # THEN the execution would fail with that named error
+    assert result.failed, result.payload
+    assert result.error_type == error, result.payload
