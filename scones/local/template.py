@@ -440,6 +440,8 @@ def load_app(
     for logical_id, resource in template["Resources"].items():
         kind = resource.get("Type")
         properties = resource.get("Properties") or {}
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue  # CloudFormation does not create a resource whose Condition is false
         if kind == FUNCTION_TYPE:
             merged = _merged_function_properties(globals_function, properties)
             environment = {
