@@ -23,7 +23,8 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scones_shared.errors import CorruptImage, NotAnImage
+from scones_shared.config import env_int, env_labels, env_probability, env_str
+from scones_shared.errors import CorruptImage, MissingConfiguration, NotAnImage
 from scones_shared.images import inspect_image
 
 from scones.monitor import drift, stats
@@ -34,12 +35,14 @@ tracer = Tracer()
 metrics = Metrics()
 s3 = boto3.client("s3")
 
-CAPTURE_S3_URI = os.environ["CAPTURE_S3_URI"]
-WINDOW_MINUTES = float(os.environ["MONITOR_WINDOW_MINUTES"])
-CONFIDENCE_THRESHOLD = float(os.environ["CONFIDENCE_THRESHOLD"])
-CLASS_LABELS = tuple(label.strip() for label in os.environ["CLASS_LABELS"].split(","))
-# Empty: no baseline, so no drift metrics (the other metrics still flow).
-BASELINE_S3_URI = os.environ["BASELINE_S3_URI"]
+CAPTURE_S3_URI = env_str("CAPTURE_S3_URI")
+if not CAPTURE_S3_URI.startswith("s3://"):
+    raise MissingConfiguration(f"CAPTURE_S3_URI={CAPTURE_S3_URI!r} is not an s3:// URI")
+WINDOW_MINUTES = env_int("MONITOR_WINDOW_MINUTES")
+CONFIDENCE_THRESHOLD = env_probability("CONFIDENCE_THRESHOLD")
+CLASS_LABELS = env_labels("CLASS_LABELS")
+# Set but empty: no baseline, so no drift metrics (the other metrics still flow).
+BASELINE_S3_URI = os.environ["BASELINE_S3_URI"].strip()
 
 
 def header_stats(data: bytes) -> dict:

@@ -215,3 +215,15 @@ def test_header_stats_reads_png_and_jpeg_with_the_shared_layer(monkeypatch, repo
     assert app.header_stats(image_bytes("PNG", (40, 30))) == {"width": 40, "height": 30}
     assert app.header_stats(image_bytes("JPEG", (64, 48))) == {"width": 64, "height": 48}
     assert app.header_stats(b"not an image") == {}
+
+
+def test_capture_uri_must_be_s3(aws, monkeypatch, repo_root):
+    # GIVEN a local path as CAPTURE_S3_URI WHEN the module loads THEN it fails by name
+    monkeypatch.syspath_prepend(str(repo_root / "functions" / "shared"))
+    from scones_shared.errors import MissingConfiguration
+
+    monkeypatch.setenv("CAPTURE_S3_URI", "/tmp/captures")
+    with pytest.raises(MissingConfiguration, match="s3://"):
+        spec = importlib.util.spec_from_file_location(
+            "monitor_captures_bad", repo_root / "functions" / "monitor_captures" / "app.py")
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
