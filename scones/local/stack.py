@@ -142,32 +142,40 @@ def _json_or_none(text: str | None) -> Any:
 
 
 def summarize_history(events: list[dict]) -> dict:
-    """Which states ran, which failed, how often each task was retried, the last inference."""
+    """Which states ran, which one failed the execution (and with what), how often each task
+    was retried, and the newest state output that carries inferences."""
     states: list[str] = []
     scheduled: Counter[str] = Counter()
-    failed_state = error = cause = None
+    failure: tuple[str | None, str | None, str | None] | None = None  # state, error, cause
+    execution_failed = None
     last_inference = None
     current = None
     for event in events:
         kind = event["type"]
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         if kind.endswith("StateEntered"):
-            current = event["stateEnteredEventDetails"]["name"]
+            current = details["name"]
             states.append(current)
-            if kind == "FailStateEntered":
-                failed_state = current
-        elif kind in ("TaskScheduled", "LambdaFunctionScheduled") and current:
+            if kind == "FailStateEntered" and failure is None:
+                failure = (current, None, None)
+        elif kind in ("TaskScheduled", "LambdaFunctionScheduled"):
             scheduled[current] += 1
-        elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut") and current:
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-            failed_state = current
-            error, cause = details.get("error"), details.get("cause")
+        elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut",
+                      "LambdaFunctionTimedOut"):
+            failure = (current, details.get("error"), details.get("cause"))
+        elif kind in ("TaskSucceeded", "LambdaFunctionSucceeded"):
+            failure = None  # a retry succeeded
         elif kind.endswith("StateExited"):
-            output = _json_or_none(event["stateExitedEventDetails"].get("output"))
+            output = _json_or_none(details.get("output"))
             if isinstance(output, dict) and "inferences" in output:
                 last_inference = output
-        elif kind == "ExecutionFailed":
-            details = event.get("executionFailedEventDetails", {})
-            error, cause = details.get("error", error), details.get("cause", cause)
+        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            execution_failed = details
+    failed_state = error = cause = None
+    if execution_failed is not None:
+        failed_state, error, cause = failure or (current, None, None)
+        error = execution_failed.get("error", error)
+        cause = execution_failed.get("cause", cause)
     return {
         "states": states,
         "retries": {state: n - 1 for state, n in scheduled.items() if n > 1},

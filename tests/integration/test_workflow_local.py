@@ -1,0 +1,69 @@
+"""The shipped workflow, executed locally end to end: template.yaml, the real ASL in moto's
+interpreter, the three real handlers, a real HTTP endpoint and real PNGs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_confident_image_succeeds_with_its_inference(local_stack, bright_and_dark):
+    # GIVEN a real PNG the model classifies at 0.99
+    bright, _ = bright_and_dark
+    # WHEN the workflow runs on it with the seed's input format
+    result = local_stack.run_image(bright, f"test/{bright.name}")
+    # THEN it SUCCEEDED through all three states, output without image bytes
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states == ["SerializeImageData", "ClassifyImage", "FilterLowConfidence"]
+    assert result.output == {"bucket": "scones-local-images", "key": f"test/{bright.name}",
+                             "label": "bicycle", "confidence": 0.99,
+                             "inferences": [0.99, 0.01], "threshold": 0.93}
+
+
+def test_unconfident_image_fails_with_threshold_error(local_stack, bright_and_dark):
+    # GIVEN a real PNG the model classifies at 0.60
+    _, dark = bright_and_dark
+    # WHEN the workflow runs on it
+    result = local_stack.run_image(dark, f"test/{dark.name}")
+    # THEN the execution FAILED with THRESHOLD_CONFIDENCE_NOT_MET, raised by the filter,
+    # caught into the Fail state, with a cause naming image, label and confidence
+    assert result.status == "FAILED"
+    assert result.error == "THRESHOLD_CONFIDENCE_NOT_MET"
+    assert result.failed_state == "FilterLowConfidence"
+    assert result.states[-1] == "ConfidenceThresholdNotMet"
+    assert f"test/{dark.name}" in result.cause and "motorcycle" in result.cause
+    assert "0.6" in result.cause
+    assert (result.label, result.confidence, result.inferences) == ("motorcycle", 0.6, [0.4, 0.6])
+    assert result.retries == {}
+
+
+def test_a_file_that_is_not_an_image_fails_in_serialize(local_stack, tmp_path):
+    # GIVEN a text file named like a PNG
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    # WHEN the workflow runs on it
+    result = local_stack.run_image(fake, "test/fake.png")
+    # THEN the first state fails with a named error and nothing reached the endpoint
+    assert result.status == "FAILED"
+    assert result.failed_state == "SerializeImageData"
+    assert result.error and result.error != "THRESHOLD_CONFIDENCE_NOT_MET"
+    assert "ClassifyImage" not in result.states
+
+
+def test_every_classified_image_is_captured_once(endpoint, local_stack, bright_and_dark,
+                                                 captures):
+    # GIVEN two executions (one confident, one not)
+    for path in bright_and_dark:
+        local_stack.run_image(path, f"test/{path.name}")
+    # WHEN the endpoint stops
+    endpoint.stop()
+    # THEN both inferences were captured, once each, with the classify function's input
+    lines = [json.loads(x) for f in captures.rglob("*.jsonl") for x in f.read_text().splitlines()]
+    assert len(lines) == 2
+    assert {x["captureData"]["endpointOutput"]["data"] for x in lines} == {
+        "[0.99, 0.01]", "[0.4, 0.6]"}
+    assert {x["captureData"]["endpointInput"]["observedContentType"] for x in lines} == {
+        "image/png"}

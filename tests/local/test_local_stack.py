@@ -1,0 +1,125 @@
+"""The local stack itself, on a small fixture app (fixtures/flaky_app): the moto seam, the
+functions moto holds, environments, retries and failures read from the history, timeouts."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+from scones.local import stack as stack_module
+from scones.local.stack import (
+    ExecutionTimeoutError,
+    LocalStack,
+    MotoSeamChangedError,
+    UnknownFunctionError,
+    check_moto_seam,
+)
+
+
+@pytest.fixture
+def flaky_stack(fixtures_dir):
+    with LocalStack(template=fixtures_dir / "flaky_app/template.yaml",
+                    state_machine="FlowStateMachine", bucket="flaky-bucket") as stack:
+        yield stack
+
+
+def test_moto_seam_is_the_one_we_patch():
+    # GIVEN the installed moto WHEN its non-Docker Lambda invoke is inspected
+    import moto
+    from moto.awslambda.responses import LambdaResponse
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    # THEN version and signature are exactly what stack.py patches (fails loudly on upgrade)
+    assert moto.__version__ == "5.2.5"
+    params = tuple(inspect.signature(LambdaSimpleBackend.invoke).parameters)
+    assert params == stack_module.SEAM_PARAMETERS
+    # AND moto's Invoke API still calls it with those five arguments
+    assert ("self.backend.invoke(\n            function_name, qualifier, self.body, self.headers, "
+            "response_headers\n        )") in inspect.getsource(LambdaResponse.invoke)
+    check_moto_seam()
+
+
+def test_a_changed_seam_is_refused(monkeypatch):
+    # GIVEN a moto whose version differs WHEN the stack checks the seam THEN it refuses loudly
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "9.9.9")
+    with pytest.raises(MotoSeamChangedError, match="Pin moto==5.2.5"):
+        check_moto_seam()
+
+
+def test_functions_are_real_moto_functions_with_merged_environment(flaky_stack):
+    # GIVEN the fixture stack WHEN moto's Lambda API lists the functions
+    functions = {f["FunctionName"]: f for f in
+                 flaky_stack.client("lambda").list_functions()["Functions"]}
+    # THEN each was created from the template, Globals env merged with its own
+    assert set(functions) == {"FlakyFunction", "ShoutFunction"}
+    flaky = functions["FlakyFunction"]
+    assert flaky["Runtime"] == "python3.13" and flaky["Handler"] == "app.lambda_handler"
+    assert flaky["Environment"]["Variables"]["GREETING"] == "hello"
+    assert flaky["Environment"]["Variables"]["FAIL_TIMES"] == "1"
+    assert "FAIL_TIMES" not in functions["ShoutFunction"]["Environment"]["Variables"]
+
+
+def test_retries_and_output_are_read_from_the_history(flaky_stack):
+    # GIVEN Flaky fails its first call with TransientError (retried by the ASL)
+    # WHEN the workflow runs
+    result = flaky_stack.run({"word": "bike"})
+    # THEN it succeeds after one retry, with the handlers' output and the env they saw
+    assert result.status == "SUCCEEDED"
+    assert result.output == {"word": "BIKE", "greeting": "hello", "calls": 2,
+                             "function": "ShoutFunction"}
+    assert result.retries == {"Flaky": 1}
+    assert result.states == ["Flaky", "Shout"]
+    assert result.error is None and result.failed_state is None
+    failures = [e for e in result.history if e["type"] == "TaskFailed"]
+    assert failures[0]["taskFailedEventDetails"]["error"] == "TransientError"
+
+
+def test_a_handler_exception_fails_the_execution_with_its_name(flaky_stack):
+    # GIVEN a word Shout rejects WHEN the workflow runs
+    flaky_stack.run({"word": "warmup"})  # spend Flaky's planned failure
+    result = flaky_stack.run({"word": "velocipedes!"})
+    # THEN the execution FAILED in Shout with the exception's class name and message
+    assert result.status == "FAILED"
+    assert result.failed_state == "Shout"
+    assert result.error == "WordTooLongError"
+    assert json.loads(result.cause)["errorMessage"] == "'velocipedes!' is longer than 10 letters"
+    assert result.retries == {}
+
+
+def test_execution_names_are_unique(flaky_stack):
+    # GIVEN two runs of the same input WHEN both finish THEN each had its own name
+    first, second = flaky_stack.run({"word": "a"}), flaky_stack.run({"word": "a"})
+    assert first.name != second.name and first.name.startswith("local-")
+
+
+def test_a_slow_execution_times_out_with_what_is_known(flaky_stack):
+    # GIVEN an execution that needs a 1 s retry interval WHEN we wait only 0.2 s
+    with pytest.raises(ExecutionTimeoutError) as raised:
+        flaky_stack.run({"word": "bike"}, timeout=0.2)
+    # THEN the error says so and carries the partial result (still RUNNING, Flaky entered)
+    assert raised.value.result.status == "RUNNING"
+    assert raised.value.result.states == ["Flaky"]
+
+
+def test_invoke_function_goes_through_the_lambda_api(flaky_stack):
+    # GIVEN the stack WHEN a function is invoked like `sam local invoke`
+    ok = flaky_stack.invoke_function("ShoutFunction", {"word": "moped"})
+    failed = flaky_stack.invoke_function("ShoutFunction", {"word": "motorcycles!"})
+    # THEN its response, or the Lambda error shape with failed=True, comes back
+    assert ok == (False, {"word": "MOPED", "function": "ShoutFunction"})
+    assert failed[0] is True and failed[1]["errorType"] == "WordTooLongError"
+    with pytest.raises(UnknownFunctionError, match="ShoutFunction"):
+        flaky_stack.invoke_function("NoSuchFunction", {})
+
+
+def test_upload_puts_the_file_in_the_stacks_bucket(flaky_stack, tmp_path):
+    # GIVEN a file WHEN it is uploaded THEN moto's S3 holds it in the stack's bucket
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"abc")
+    flaky_stack.upload(path, "in/x.bin")
+    body = flaky_stack.client("s3").get_object(Bucket="flaky-bucket", Key="in/x.bin")["Body"]
+    assert body.read() == b"abc"
