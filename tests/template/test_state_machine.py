@@ -1,0 +1,176 @@
+"""Static checks of the shipped ASL against the template and the functions' code."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from scones_shared import errors
+
+from scones.local.template import definition_placeholders
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STATE_MACHINE_ID = "ImageClassificationStateMachine"
+# Transient Lambda service errors AWS recommends retrying on every lambda:invoke task.
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+LAMBDA_BUILTIN = LAMBDA_TRANSIENT | {"Lambda.Unknown"}
+WORKFLOW_ERRORS = {cls.__name__: cls for cls in errors.WorkflowError.__subclasses__()}
+
+
+def raised_names() -> set[str]:
+    """Names of error classes the functions' code raises or returns (AST, not text search)."""
+    names: set[str] = set()
+    sources = [*REPO_ROOT.glob("functions/*/app.py"), *REPO_ROOT.glob("functions/shared/**/*.py")]
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = None
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                target = node.exc
+            elif isinstance(node, ast.Return) and node.value is not None:
+                target = node.value
+            if isinstance(target, ast.Call) and isinstance(target.func, ast.Name):
+                names.add(target.func.id)
+    return names
+
+
+def states(asl):
+    return asl["States"]
+
+
+def task_states(asl):
+    return {name: s for name, s in states(asl).items() if s["Type"] == "Task"}
+
+
+def retried_names(state) -> set[str]:
+    return {name for retrier in state.get("Retry", []) for name in retrier["ErrorEquals"]}
+
+
+def test_placeholders_exactly_match_definition_substitutions(asl_text, resources):
+    # GIVEN the ASL as shipped and the template's DefinitionSubstitutions
+    substitutions = resources[STATE_MACHINE_ID]["Properties"]["DefinitionSubstitutions"]
+    # THEN every placeholder is substituted and every substitution is used
+    assert definition_placeholders(asl_text) == set(substitutions)
+
+
+def test_function_arn_substitutions_point_at_the_same_named_function(resources):
+    substitutions = resources[STATE_MACHINE_ID]["Properties"]["DefinitionSubstitutions"]
+    for key, value in substitutions.items():
+        if key.endswith("FunctionArn"):
+            # THEN ${XFunctionArn} is !GetAtt XFunction.Arn
+            assert value == {"Fn::GetAtt": [key.removesuffix("Arn"), "Arn"]}
+
+
+def test_every_next_exists_and_every_state_is_reachable(asl):
+    names = set(states(asl))
+    assert asl["StartAt"] in names
+    reachable, todo = set(), [asl["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        state = states(asl)[name]
+        targets = [state.get("Next")] + [c["Next"] for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in names, f"{name} -> {target} does not exist"
+            todo.append(target)
+        # a state either moves on or ends the execution
+        assert state.get("Next") or state.get("End") or state["Type"] in ("Fail", "Succeed")
+    assert reachable == names
+
+
+def test_the_happy_path_is_serialize_classify_filter(asl):
+    path, name = [], asl["StartAt"]
+    while name:
+        path.append(name)
+        name = states(asl)[name].get("Next")
+    assert path == ["SerializeImageData", "ClassifyImage", "FilterLowConfidence"]
+    assert states(asl)["FilterLowConfidence"].get("End") is True
+
+
+def test_tasks_invoke_the_template_functions_and_pass_clean_json(asl, app):
+    arns = {spec.arn for spec in app.functions.values()}
+    for name, state in task_states(asl).items():
+        # THEN the optimized lambda:invoke integration with the whole state input as payload
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
+        assert state["Parameters"]["FunctionName"] in arns, name
+        assert state["Parameters"]["Payload.$"] == "$", name
+        # AND only the function's own JSON goes on (no StatusCode/ExecutedVersion wrapper)
+        assert state["OutputPath"] == "$.Payload", name
+
+
+def test_every_error_name_is_raised_by_the_code_or_built_in(asl):
+    raised = raised_names()
+    for name, state in states(asl).items():
+        for handler in state.get("Retry", []) + state.get("Catch", []):
+            for error in handler["ErrorEquals"]:
+                if error.startswith("States.") or error in LAMBDA_BUILTIN:
+                    continue
+                # THEN it is one of our named errors AND the code really raises it
+                assert error in WORKFLOW_ERRORS, f"{name}: {error} is not defined in errors.py"
+                assert error in raised, f"{name}: {error} is never raised by the functions"
+
+
+def test_every_task_retries_transient_lambda_errors_with_full_jitter(asl):
+    for name, state in task_states(asl).items():
+        assert LAMBDA_TRANSIENT <= retried_names(state), name
+        for retrier in state["Retry"]:
+            assert retrier["JitterStrategy"] == "FULL", name
+            assert retrier["BackoffRate"] > 1, name
+            assert 1 <= retrier["MaxAttempts"] <= 5, name
+
+
+def test_only_transient_errors_are_retried(asl):
+    retryable = set(errors.RETRYABLE_ERRORS)
+    # THEN the classifier retries exactly the retryable endpoint errors
+    assert retried_names(states(asl)["ClassifyImage"]) - LAMBDA_TRANSIENT == retryable
+    for name, state in states(asl).items():
+        retried = retried_names(state)
+        # AND nothing retries bad input or the threshold verdict
+        assert "THRESHOLD_CONFIDENCE_NOT_MET" not in retried, name
+        assert "States.ALL" not in retried, name
+        assert not {e for e in retried if e in WORKFLOW_ERRORS} - retryable, name
+
+
+@pytest.mark.parametrize(
+    "name", ["EndpointThrottled", "EndpointModelNotReady", "EndpointUnavailable"]
+)
+def test_retryable_endpoint_errors_are_the_transient_ones(name):
+    assert WORKFLOW_ERRORS[name].retryable
+
+
+def test_low_confidence_fails_the_execution_with_the_exact_error_name(asl):
+    catchers = states(asl)["FilterLowConfidence"]["Catch"]
+    (catcher,) = [c for c in catchers if "THRESHOLD_CONFIDENCE_NOT_MET" in c["ErrorEquals"]]
+    fail = states(asl)[catcher["Next"]]
+    assert fail["Type"] == "Fail"
+    assert fail["Error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
+    # AND the cause names the image, the label and the confidence from the state's data
+    for path in ("$.bucket", "$.key", "$.label", "$.confidence"):
+        assert path in fail["CausePath"]
+    # AND the input survives the catch (the error goes beside it, not over it)
+    assert catcher["ResultPath"] == "$.error"
+    # AND the Lambda raises an exception of exactly that class name
+    assert "THRESHOLD_CONFIDENCE_NOT_MET" in WORKFLOW_ERRORS
+
+
+def test_the_threshold_in_the_cause_is_the_template_parameter(app, asl):
+    cause = states(asl)["ConfidenceThresholdNotMet"]["CausePath"]
+    assert app.parameters["ConfidenceThreshold"] in cause
+    assert re.search(r"\$\{", cause) is None
+
+
+def test_moto_interpreter_parses_the_definition(app):
+    # GIVEN moto 5.2.5's ASL parser (the interpreter the local runtime executes)
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    # WHEN it parses the substituted definition  THEN it accepts every construct we use
+    program, _ = AmazonStateLanguageParser.parse(app.state_machines[STATE_MACHINE_ID].definition)
+    assert program is not None
