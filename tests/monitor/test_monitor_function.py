@@ -10,11 +10,8 @@ put_metric_data in moto) and checks that each alarm in template.yaml finds its m
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
-from dataclasses import dataclass
 from datetime import timedelta
 
 import boto3
@@ -31,21 +28,15 @@ from monitor_fixtures import (
 )
 from moto import mock_aws
 
+from scones.local.lambdas import load_handler
+from scones.local.template import load_app
+
 BUCKET = "capture-bucket"
 PREFIX = "datacapture"
 NAMESPACE = "SconesUnlimited"
 SERVICE = "scones-vehicle-classifier"
+IMAGE_BUCKET = {"ImageBucket": "images"}  # the workflow's bucket (unused by the monitor)
 EVENT_TIME = T0 + timedelta(minutes=30)  # window [03:00, 03:30]
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "MonitorCapturesFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:MonitorCapturesFunction"
-    )
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
 
 
 def scheduled_event(when) -> dict:
@@ -81,33 +72,31 @@ def emf_values(blobs: list[dict]) -> dict[tuple[str, tuple], float]:
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", SERVICE)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+def aws():
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         yield s3
 
 
-def load_app(monkeypatch, repo_root, *, baseline_uri: str = "", window_minutes: str = "30"):
-    """Import the function's app.py fresh, with the shared layer on the path (as /opt/python)."""
-    monkeypatch.syspath_prepend(str(repo_root / "functions" / "shared"))
-    monkeypatch.setenv("CAPTURE_S3_URI", f"s3://{BUCKET}/{PREFIX}")
-    monkeypatch.setenv("MONITOR_WINDOW_MINUTES", window_minutes)
-    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.93")
-    monkeypatch.setenv("CLASS_LABELS", "bicycle,motorcycle")
-    monkeypatch.setenv("BASELINE_S3_URI", baseline_uri)
-    name = "monitor_captures_app"
-    spec = importlib.util.spec_from_file_location(
-        name, repo_root / "functions" / "monitor_captures" / "app.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    module.metrics.clear_metrics()
-    return module
+def load_function(repo_root, *, baseline_uri: str = "", window_minutes: int = 30,
+                  extra_env: dict | None = None):
+    """The function as the template defines it (environment, Globals, layer), imported fresh."""
+    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET, parameters={
+        "CaptureS3Uri": f"s3://{BUCKET}/{PREFIX}", "BaselineS3Uri": baseline_uri,
+        "MonitorWindowMinutes": window_minutes,
+    })
+    spec = app.functions["MonitorCapturesFunction"]
+    function = load_handler(spec, extra_env={"POWERTOOLS_TRACE_DISABLED": "true",
+                                             **(extra_env or {})})
+    function.module.metrics.clear_metrics()
+    return function
+
+
+def invoke(function, event) -> dict:
+    result = function.invoke(event)
+    assert not result.failed, result.payload
+    return result.payload
 
 
 def put_items(s3, items, per_file=10, extra_lines=""):
@@ -127,10 +116,10 @@ def test_handler_publishes_window_metrics_as_emf(aws, monkeypatch, repo_root, ca
               + "\n" + '{"captureData": {"endpointIn')
     put_items(aws, traffic(10, T0 - timedelta(minutes=8), rng=rng))
     put_items(aws, traffic(10, T0 - timedelta(hours=10), rng=rng))
-    app = load_app(monkeypatch, repo_root)
+    function = load_function(repo_root)
 
     # WHEN the schedule fires at 03:30
-    result = app.lambda_handler(scheduled_event(EVENT_TIME), LambdaContext())
+    result = invoke(function, scheduled_event(EVENT_TIME))
 
     # THEN the metrics printed as EMF match the 40 in-window inferences exactly
     values = emf_values(emf_blobs(capsys.readouterr().out))
@@ -166,10 +155,10 @@ def test_handler_flags_drift_against_baseline_in_model_tarball(aws, monkeypatch,
     rng = random.Random(11)
     put_items(aws, traffic(60, T0 + timedelta(minutes=1), rng=rng, step_s=20, confident=0.2,
                            motorcycle_share=0.9))
-    app = load_app(monkeypatch, repo_root, baseline_uri=f"s3://{BUCKET}/models/model.tar.gz")
+    function = load_function(repo_root, baseline_uri=f"s3://{BUCKET}/models/model.tar.gz")
 
     # WHEN the schedule fires
-    app.lambda_handler(scheduled_event(EVENT_TIME), LambdaContext())
+    invoke(function, scheduled_event(EVENT_TIME))
 
     # THEN drift is detected and its statistics are published
     values = emf_values(emf_blobs(capsys.readouterr().out))
@@ -184,10 +173,10 @@ def test_handler_unshifted_window_passes_drift(aws, monkeypatch, repo_root, caps
     aws.put_object(Bucket=BUCKET, Key="models/baseline.json",
                    Body=json.dumps(make_baseline(seed=1)).encode())
     put_items(aws, traffic(60, T0 + timedelta(minutes=1), rng=random.Random(5), step_s=20))
-    app = load_app(monkeypatch, repo_root, baseline_uri=f"s3://{BUCKET}/models/baseline.json")
+    function = load_function(repo_root, baseline_uri=f"s3://{BUCKET}/models/baseline.json")
 
     # WHEN the schedule fires
-    app.lambda_handler(scheduled_event(EVENT_TIME), LambdaContext())
+    invoke(function, scheduled_event(EVENT_TIME))
 
     # THEN no drift is reported
     values = emf_values(emf_blobs(capsys.readouterr().out))
@@ -196,10 +185,10 @@ def test_handler_unshifted_window_passes_drift(aws, monkeypatch, repo_root, caps
 
 def test_handler_empty_window_publishes_zero_inferences(aws, monkeypatch, repo_root, capsys):
     # GIVEN no captures at all under the prefix
-    app = load_app(monkeypatch, repo_root)
+    function = load_function(repo_root)
 
     # WHEN the schedule fires
-    result = app.lambda_handler(scheduled_event(EVENT_TIME), LambdaContext())
+    result = invoke(function, scheduled_event(EVENT_TIME))
 
     # THEN Inferences=0 is published and no share (alarms treat missing data as not breaching)
     values = emf_values(emf_blobs(capsys.readouterr().out))
@@ -208,22 +197,42 @@ def test_handler_empty_window_publishes_zero_inferences(aws, monkeypatch, repo_r
     assert result["files"] == 0
 
 
-def test_header_stats_reads_png_and_jpeg_with_the_shared_layer(monkeypatch, repo_root, aws):
+def test_header_stats_reads_png_and_jpeg_with_the_shared_layer(repo_root, aws):
     # GIVEN the function module and real PNG/JPEG bytes
-    app = load_app(monkeypatch, repo_root)
+    app = load_function(repo_root).module
     # WHEN/THEN dimensions come from the headers; non-images give no stats
     assert app.header_stats(image_bytes("PNG", (40, 30))) == {"width": 40, "height": 30}
     assert app.header_stats(image_bytes("JPEG", (64, 48))) == {"width": 64, "height": 48}
     assert app.header_stats(b"not an image") == {}
 
 
-def test_capture_uri_must_be_s3(aws, monkeypatch, repo_root):
-    # GIVEN a local path as CAPTURE_S3_URI WHEN the module loads THEN it fails by name
-    monkeypatch.syspath_prepend(str(repo_root / "functions" / "shared"))
-    from scones_shared.errors import MissingConfiguration
+def test_monitoring_is_off_with_the_default_empty_capture_uri(repo_root):
+    # GIVEN the template's defaults (CaptureS3Uri empty) WHEN resolved
+    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET)
+    # THEN the MonitoringEnabled condition leaves the monitor out; the workflow is unchanged
+    assert "MonitorCapturesFunction" not in app.functions
+    assert "ClassifyImageFunction" in app.functions
 
-    monkeypatch.setenv("CAPTURE_S3_URI", "/tmp/captures")
-    with pytest.raises(MissingConfiguration, match="s3://"):
-        spec = importlib.util.spec_from_file_location(
-            "monitor_captures_bad", repo_root / "functions" / "monitor_captures" / "app.py")
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+def test_monitor_fails_loudly_on_a_capture_uri_that_is_not_s3(repo_root, aws):
+    # GIVEN CAPTURE_S3_URI overridden with a local path WHEN the module loads
+    # THEN it fails by name instead of reading the wrong thing
+    with pytest.raises(Exception, match="CAPTURE_S3_URI") as info:
+        load_function(repo_root, extra_env={"CAPTURE_S3_URI": "/tmp/captures"})
+    assert type(info.value).__name__ == "MissingConfiguration"
+
+
+def test_template_gives_the_function_its_configuration(repo_root):
+    # GIVEN the template resolved with a capture prefix and a baseline
+    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET, parameters={
+        "CaptureS3Uri": "s3://capture-bucket/datacapture", "BaselineS3Uri": "s3://models-bucket/model.tar.gz",
+        "MonitorWindowMinutes": 45, "ConfidenceThreshold": 0.9})
+    env = app.functions["MonitorCapturesFunction"].environment
+    # THEN the variables the handler reads come from the stack parameters and Globals
+    assert env["CAPTURE_S3_URI"] == "s3://capture-bucket/datacapture"
+    assert env["BASELINE_S3_URI"] == "s3://models-bucket/model.tar.gz"
+    assert env["MONITOR_WINDOW_MINUTES"] == "45"
+    assert float(env["CONFIDENCE_THRESHOLD"]) == 0.9
+    assert env["CLASS_LABELS"] == "bicycle,motorcycle"
+    assert (env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]) == (
+        NAMESPACE, SERVICE)
