@@ -448,16 +448,19 @@ def load_app(
                 key: _as_text(resolver.resolve(value))
                 for key, value in merged["Environment"]["Variables"].items()
             }
+            def prop(name: str, default: Any, merged: dict[str, Any] = merged) -> Any:
+                return resolver.resolve(merged.get(name, default))
+
             functions[logical_id] = FunctionSpec(
                 logical_id=logical_id,
-                code_dir=(base / merged["CodeUri"]).resolve(),
-                handler=merged["Handler"],
+                code_dir=(base / prop("CodeUri", ".")).resolve(),
+                handler=prop("Handler", ""),
                 environment=environment,
                 layer_dirs=tuple(_layer_dir(resolver, base, layer) for layer in merged["Layers"]),
-                timeout=int(merged.get("Timeout", 3)),
-                memory_size=int(merged.get("MemorySize", 128)),
-                runtime=str(merged.get("Runtime", "")),
-                architectures=tuple(merged.get("Architectures") or ["x86_64"]),
+                timeout=int(prop("Timeout", 3)),
+                memory_size=int(prop("MemorySize", 128)),
+                runtime=str(prop("Runtime", "")),
+                architectures=tuple(prop("Architectures", None) or ["x86_64"]),
                 function_name=resolver.physical_name(logical_id),
                 arn=resolver.get_att(logical_id, "Arn"),
             )
