@@ -11,14 +11,14 @@ inside ``model.tar.gz``)::
 Checks and their limits (documented in docs/monitoring.md; a window *fails* a check when it
 crosses the limit):
 
-======================  ===============================  ==================================
+======================  ===============================  ========================================
 check                   statistic                        fails when
-======================  ===============================  ==================================
+======================  ===============================  ========================================
 confidence_psi          PSI, baseline-quantile bins (*)  PSI >= 0.25 (warn from 0.10)
-confidence_ks           two-sample KS                    p < 0.01 and D >= 0.10
-label_mix_chi2          Pearson chi-square vs label_mix  p < 0.01 and max |share diff| >= 0.10
-input_<stat>_ks         two-sample KS per input stat     p < 0.01 and D >= 0.10
-======================  ===============================  ==================================
+confidence_ks           two-sample KS                    p < 0.001 and D >= 0.10
+label_mix_chi2          Pearson chi-square vs label_mix  p < 0.001 and max |share diff| >= 0.10
+input_<stat>_ks         two-sample KS per input stat     p < 0.001 and D >= 0.10
+======================  ===============================  ========================================
 
 (*) one bin per 25 inferences of the smaller sample, 2 to 10 (``stats.psi_bins``): PSI is biased
 upwards by about (bins - 1) * (1/n + 1/N), so small windows get fewer bins.
@@ -41,7 +41,7 @@ from scones.monitor import stats
 
 PSI_FAIL = 0.25
 PSI_WARN = 0.10
-P_VALUE_LIMIT = 0.01
+P_VALUE_LIMIT = 0.001  # up to 7 checks per window, many windows a day: keep false alarms rare
 KS_MIN_D = 0.10
 LABEL_MIX_MIN_DIFF = 0.10
 MIN_WINDOW_N = 30
@@ -230,20 +230,30 @@ def overall_status(checks: Sequence[dict]) -> str:
 # ----------------------------------------------------------------------------- windows
 
 
+_NICE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+                   21600, 43200, 86400, 172800, 604800)
+
+
 def auto_window(rows: Sequence) -> timedelta:
-    """A window length giving at most MAX_WINDOWS windows of about MIN_WINDOW_N rows or more."""
+    """A round window length giving at most MAX_WINDOWS windows of about MIN_WINDOW_N rows."""
     if len(rows) < 2:
         return timedelta(hours=1)
     span = (rows[-1].time - rows[0].time).total_seconds()
     k = max(1, min(MAX_WINDOWS, len(rows) // MIN_WINDOW_N))
-    return timedelta(seconds=max(1, math.ceil((span + 1) / k)))
+    # aligned windows can add one: leave room for it
+    raw = (span + 1) / max(1, k - 1) if k > 1 else span + 1
+    seconds = next((n for n in _NICE_WINDOWS_S if n >= raw), math.ceil(raw))
+    return timedelta(seconds=seconds)
 
 
 def split_windows(rows: Sequence, length: timedelta) -> list[tuple[datetime, datetime, list]]:
-    """Consecutive windows [start, end) from the first row's time; rows must be time-sorted."""
+    """Consecutive windows [start, end) on a grid of ``length`` from the Unix epoch (so 5-minute
+    windows start at :00, :05, ...); rows must be time-sorted; empty windows are dropped."""
     if not rows:
         return []
-    start = rows[0].time
+    first = rows[0].time
+    step = length.total_seconds()
+    start = first - timedelta(seconds=first.timestamp() % step) if step >= 1 else first
     windows: list[tuple[datetime, datetime, list]] = []
     current: list = []
     end = start + length

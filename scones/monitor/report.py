@@ -464,6 +464,7 @@ def render_html(summary: dict, charts: dict[str, Path]) -> str:
         f"{_when(summary['first_time'])} &rarr; {_when(summary['last_time'])} UTC &middot; "
         f"{summary['n_files']} files, {summary['n_lines']} lines</p>",
         "<h2>Summary</h2>",
+        "" if summary["n_records"] else "<p><b>No image inferences in these captures.</b></p>",
         _table(["measure", "value"], [
             ("image inferences", summary["n_records"]),
             ("threshold", summary["threshold"]),
