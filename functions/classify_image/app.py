@@ -35,7 +35,7 @@ from scones_shared.predictions import probability_problem, top_prediction
 from scones_shared.storage import read_object
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # only boto calls are traced; patch nothing else
 metrics = Metrics()
 
 ENDPOINT_NAME = env_str("ENDPOINT_NAME")

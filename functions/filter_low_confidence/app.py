@@ -17,7 +17,7 @@ from scones_shared.events import Classification, parse_classification
 from scones_shared.predictions import probability_problem, top_prediction
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(auto_patch=False)  # makes no AWS calls: nothing to patch
 metrics = Metrics()
 
 CONFIDENCE_THRESHOLD = env_probability("CONFIDENCE_THRESHOLD")

@@ -22,7 +22,7 @@ from scones_shared.images import check_image
 from scones_shared.storage import read_object
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # only boto calls are traced; patch nothing else
 metrics = Metrics()
 
 IMAGE_BUCKET = os.environ.get("IMAGE_BUCKET") or None  # default when the input omits s3_bucket
