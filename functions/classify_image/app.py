@@ -27,6 +27,7 @@ from scones_shared.errors import (
     EndpointThrottled,
     EndpointUnavailable,
     InvalidEndpointResponse,
+    InvalidEventField,
     WorkflowError,
 )
 from scones_shared.events import SerializedImage, parse_serialized_image
@@ -104,15 +105,23 @@ def invoke_endpoint(body: bytes, content_type: str) -> tuple[Any, float]:
 
 
 @tracer.capture_method(capture_response=False)
-def image_bytes(image: SerializedImage) -> tuple[bytes, str]:
-    """(bytes, content type) of the image, read from S3 when it came by reference."""
+def image_bytes(image: SerializedImage) -> bytes:
+    """The image's bytes (read from S3 when it came by reference), checked again by content.
+
+    Cheap (a header read) and it catches an object replaced since the first state or an
+    event whose content_type does not match its bytes.
+    """
+    check_content_type(image.content_type)
     if image.image_data is not None:
-        check_content_type(image.content_type)
-        return image.image_data, image.content_type
-    data = read_object(s3, image.bucket, image.key, MAX_IMAGE_BYTES)
-    # The object may have changed since the first state: check it again by its bytes.
+        data = image.image_data
+    else:
+        data = read_object(s3, image.bucket, image.key, MAX_IMAGE_BYTES)
     info = check_image(data, max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
-    return data, info.content_type
+    if info.content_type != image.content_type:
+        raise InvalidEventField(
+            f"'content_type' is {image.content_type!r} but the bytes are {info.content_type}"
+        )
+    return data
 
 
 def classification(
@@ -137,8 +146,7 @@ def classification(
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     image = parse_serialized_image(event)
-    body, content_type = image_bytes(image)
-    inferences, latency_ms = invoke_endpoint(body, content_type)
+    inferences, latency_ms = invoke_endpoint(image_bytes(image), image.content_type)
     problem = probability_problem(inferences, CLASS_LABELS)
     if problem:
         raise InvalidEndpointResponse(f"{ENDPOINT_NAME}: {problem}")
