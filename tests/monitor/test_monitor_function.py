@@ -16,59 +16,23 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from monitor_fixtures import (
-    T0,
-    capture_record,
-    capture_relpath,
-    csv_record,
-    image_bytes,
-    jsonl,
-    make_baseline,
-    traffic,
+from monitor_fixtures import T0, csv_record, image_bytes, make_baseline, traffic
+from monitor_lambda_fixtures import (
+    BUCKET,
+    EVENT_TIME,
+    IMAGE_BUCKET,
+    NAMESPACE,
+    SERVICE,
+    emf_blobs,
+    emf_values,
+    invoke,
+    load_function,
+    put_items,
+    scheduled_event,
 )
 from moto import mock_aws
 
-from scones.local.lambdas import load_handler
 from scones.local.template import load_app
-
-BUCKET = "capture-bucket"
-PREFIX = "datacapture"
-NAMESPACE = "SconesUnlimited"
-SERVICE = "scones-vehicle-classifier"
-IMAGE_BUCKET = {"ImageBucket": "images"}  # the workflow's bucket (unused by the monitor)
-EVENT_TIME = T0 + timedelta(minutes=30)  # window [03:00, 03:30]
-
-
-def scheduled_event(when) -> dict:
-    """The event EventBridge Scheduler/Events sends to a Schedule target."""
-    return {
-        "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
-        "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1", "resources": [], "detail": {},
-    }
-
-
-def emf_blobs(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines()
-            if line.startswith("{") and '"_aws"' in line]
-
-
-def emf_values(blobs: list[dict]) -> dict[tuple[str, tuple], float]:
-    """(metric name, sorted dimensions) -> value, as CloudWatch would extract them."""
-    out = {}
-    for blob in blobs:
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == NAMESPACE
-            for dims in directive["Dimensions"]:
-                key_dims = tuple(sorted((d, blob[d]) for d in dims))
-                for metric in directive["Metrics"]:
-                    value = blob[metric["Name"]]
-                    if isinstance(value, list):  # Powertools writes [value] per flush
-                        assert len(value) == 1, value
-                        value = value[0]
-                    out[(metric["Name"], key_dims)] = value
-    return out
 
 
 @pytest.fixture
@@ -79,35 +43,7 @@ def aws():
         yield s3
 
 
-def load_function(repo_root, *, baseline_uri: str = "", window_minutes: int = 30,
-                  extra_env: dict | None = None):
-    """The function as the template defines it (environment, Globals, layer), imported fresh."""
-    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET, parameters={
-        "CaptureS3Uri": f"s3://{BUCKET}/{PREFIX}", "BaselineS3Uri": baseline_uri,
-        "MonitorWindowMinutes": window_minutes,
-    })
-    spec = app.functions["MonitorCapturesFunction"]
-    function = load_handler(spec, extra_env={"POWERTOOLS_TRACE_DISABLED": "true",
-                                             **(extra_env or {})})
-    function.module.metrics.clear_metrics()
-    return function
-
-
-def invoke(function, event) -> dict:
-    result = function.invoke(event)
-    assert not result.failed, result.payload
-    return result.payload
-
-
-def put_items(s3, items, per_file=10, extra_lines=""):
-    for i in range(0, len(items), per_file):
-        chunk = items[i : i + per_file]
-        key = f"{PREFIX}/{capture_relpath(chunk[0][2])}"
-        body = jsonl([capture_record(img, p, t) for img, p, t in chunk]) + extra_lines
-        s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
-
-
-def test_handler_publishes_window_metrics_as_emf(aws, monkeypatch, repo_root, capsys):
+def test_handler_publishes_window_metrics_as_emf(aws, repo_root, capsys):
     # GIVEN 40 image inferences inside the 30-minute window, 10 just before it, 10 hours
     # before it, plus a csv record and a truncated line in one in-window file
     rng = random.Random(7)
@@ -142,7 +78,7 @@ def test_handler_publishes_window_metrics_as_emf(aws, monkeypatch, repo_root, ca
     assert result["files"] == 5
 
 
-def test_handler_flags_drift_against_baseline_in_model_tarball(aws, monkeypatch, repo_root,
+def test_handler_flags_drift_against_baseline_in_model_tarball(aws, repo_root,
                                                                capsys, tmp_path):
     # GIVEN a model.tar.gz holding baseline.json, and a window of unconfident, mostly
     # "motorcycle" traffic (the baseline is 80% confident, balanced)
@@ -168,7 +104,7 @@ def test_handler_flags_drift_against_baseline_in_model_tarball(aws, monkeypatch,
     assert values[("LabelMixChiSquarePValue", svc)] < 0.01
 
 
-def test_handler_unshifted_window_passes_drift(aws, monkeypatch, repo_root, capsys):
+def test_handler_unshifted_window_passes_drift(aws, repo_root, capsys):
     # GIVEN a baseline.json and a window of traffic drawn like the baseline
     aws.put_object(Bucket=BUCKET, Key="models/baseline.json",
                    Body=json.dumps(make_baseline(seed=1)).encode())
@@ -183,7 +119,7 @@ def test_handler_unshifted_window_passes_drift(aws, monkeypatch, repo_root, caps
     assert values[("DriftDetected", (("service", SERVICE),))] == 0.0
 
 
-def test_handler_empty_window_publishes_zero_inferences(aws, monkeypatch, repo_root, capsys):
+def test_handler_empty_window_publishes_zero_inferences(aws, repo_root, capsys):
     # GIVEN no captures at all under the prefix
     function = load_function(repo_root)
 

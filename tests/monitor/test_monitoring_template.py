@@ -15,18 +15,17 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from monitor_fixtures import make_baseline, traffic
-from moto import mock_aws
-from test_monitor_function import (
+from monitor_fixtures import T0, make_baseline, traffic
+from monitor_lambda_fixtures import (
     BUCKET,
     EVENT_TIME,
-    T0,
     emf_blobs,
     invoke,
     load_function,
     put_items,
     scheduled_event,
 )
+from moto import mock_aws
 
 from scones.local.template import load_template
 
