@@ -1,0 +1,111 @@
+"""`scones train`, `scones evaluate` and `scones deploy` (thin wrappers over model.*)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+DEFAULT_THRESHOLD = 0.93  # same as model.metrics.DEFAULT_THRESHOLD (kept import-free here)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train the vehicle classifier and write OUTDIR/model.tar.gz",
+        description="Train the calibrated ensemble on DATA (ImageFolder dir, .lst file, or a "
+        "dir holding one .lst); writes model.tar.gz, metrics.json, baseline.json, split.json.",
+    )
+    train.add_argument("--data", required=True, help="ImageFolder dir, .lst file or dir with one")
+    train.add_argument("--out", required=True, help="output directory")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--epochs", type=int, default=None, help="epochs per ensemble member")
+    train.add_argument("--members", type=int, default=None, help="ensemble size")
+    train.add_argument("--validation-fraction", type=float, default=None,
+                       help="share of images held out for evaluation (0 = none)")
+    train.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="evaluate a model.tar.gz on labeled images",
+        description="Accuracy, coverage and accuracy at the threshold, per-class precision/"
+        "recall, confusion matrix, ECE and the risk-coverage curve; writes reliability.png and "
+        "risk_coverage.png next to the model (or in --out).",
+    )
+    evaluate.add_argument("--model", required=True, help="path to model.tar.gz")
+    evaluate.add_argument("--data", required=True, help="ImageFolder dir, .lst file or dir")
+    evaluate.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--out", default=None, help="directory for the PNG plots")
+    evaluate.set_defaults(func=run_evaluate)
+
+    deploy = subparsers.add_parser(
+        "deploy", help="deploy model.tar.gz to a SageMaker endpoint with data capture",
+        description="Upload the artifact, create the model and an endpoint config with data "
+        "capture, create or update the endpoint, register autoscaling, and print the "
+        "`sam deploy --parameter-overrides` line.",
+    )
+    deploy.add_argument("--model", required=True, help="path to model.tar.gz")
+    deploy.add_argument("--role", required=True, help="SageMaker execution role ARN")
+    deploy.add_argument("--bucket", required=True, help="S3 bucket for artifact and captures")
+    deploy.add_argument("--endpoint-name", required=True)
+    deploy.add_argument("--region", default=None, help="AWS region (default: from the session)")
+    deploy.add_argument("--image-uri", default=None,
+                        help="inference image (default: AWS PyTorch CPU inference image)")
+    deploy.add_argument("--instance-type", default="ml.m5.large")
+    deploy.add_argument("--instance-count", type=int, default=1)
+    deploy.add_argument("--max-instances", type=int, default=4)
+    deploy.add_argument("--target-invocations", type=float, default=200.0,
+                        help="invocations per instance per minute the autoscaler aims at")
+    deploy.add_argument("--prefix", default="scones", help="S3 key prefix")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
+    deploy.add_argument("--no-wait", action="store_true",
+                        help="do not wait for the endpoint to be InService")
+    deploy.set_defaults(func=run_deploy)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from model.package import train_and_package
+    from model.train import TrainConfig
+
+    overrides = {k: v for k, v in {"epochs": args.epochs, "members": args.members,
+                                   "validation_fraction": args.validation_fraction}.items()
+                 if v is not None}
+    config = TrainConfig(seed=args.seed, **overrides)
+    summary = train_and_package(args.data, args.out, config, threshold=args.threshold)
+    m = summary["metrics"]
+    covered = "n/a" if m["covered_accuracy"] is None else f"{m['covered_accuracy']:.3f}"
+    if m["n"]:
+        print(f"{m['evaluated_on']} (n={m['n']}): accuracy {m['accuracy']:.3f}, "
+              f"coverage@{m['threshold']} {m['coverage']:.3f}, covered accuracy {covered}, "
+              f"ECE {m['ece']:.3f}")
+    print(f"trained {config.members} x {config.epochs} epochs in {m['train_seconds']:.0f} s; "
+          f"skipped {len(m['skipped'])} unreadable images")
+    print(f"wrote {summary['out']}/model.tar.gz (model version "
+          f"{summary['metadata']['model_version']})")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from model.evaluate import evaluate, format_table, print_skipped
+
+    report = evaluate(args.model, args.data, args.threshold, args.out)
+    print_skipped(report)
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    from model.deploy import DeployRequest, deploy, plan
+
+    request = DeployRequest(
+        artifact=args.model, role_arn=args.role, bucket=args.bucket,
+        endpoint_name=args.endpoint_name, region=args.region, image_uri=args.image_uri,
+        instance_type=args.instance_type, initial_instance_count=args.instance_count,
+        max_instances=args.max_instances, target_invocations=args.target_invocations,
+        prefix=args.prefix, wait=not args.no_wait,
+    )
+    if args.dry_run:
+        print(json.dumps(plan(request), indent=2, default=str))
+        return 0
+    result = deploy(request)
+    print(result["sam_deploy"])
+    return 0

@@ -1,0 +1,246 @@
+"""SageMaker PyTorch serving handlers for the Scones Unlimited vehicle classifier.
+
+This file is copied verbatim into ``model.tar.gz`` as ``code/inference.py`` and loaded by path,
+both by the SageMaker PyTorch inference container and by the project's local endpoint. It must
+stay SELF-CONTAINED: it imports only the standard library, numpy, PIL and torch (never the
+``model`` package). The training code imports the network and the image preprocessing from
+here, so training and serving cannot drift apart.
+
+Contract (kept exactly; other components rely on it):
+
+``model_fn(model_dir) -> model``
+    Reads ``metadata.json`` and ``weights.pt`` (a plain ``state_dict`` per ensemble member,
+    loaded with ``weights_only=True``) from ``model_dir``; sets torch threads sensibly.
+``input_fn(request_body: bytes, content_type: str) -> torch.Tensor``
+    Accepts ``image/png``, ``image/jpeg``, ``application/x-image`` (any size, any mode; converted
+    to RGB and resized to S x S). Returns a float tensor in [0, 1] of shape (1, 3, S, S).
+    Raises ``UnsupportedContentTypeError`` (status_code 415) for other content types and
+    ``InvalidImageError`` (status_code 400) for bytes that do not decode or that declare more
+    than ``MAX_IMAGE_PIXELS`` pixels (checked from the header, before decoding).
+``predict_fn(data, model) -> torch.Tensor``
+    Calibrated class probabilities, shape (N, C), for a batch of shape (N, 3, S, S)
+    (the local endpoint may concatenate several requests' ``input_fn`` outputs).
+``output_fn(prediction, accept) -> str``
+    JSON text of ONE list of C floats (a prediction of shape (1, C) or (C,)) in the label order
+    of ``metadata.json``. Accepts ``application/json``, ``*/*`` or an empty accept; anything
+    else raises ``UnsupportedAcceptError`` (status_code 406).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+INPUT_SIZE = 32  # default model input (pixels per side); model_fn updates it from metadata
+MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images before decoding (decompression bombs)
+IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
+JSON_ACCEPTS = ("application/json", "*/*", "")
+# per-channel mean / std of CIFAR-100 training images (RGB, [0, 1] scale)
+MEAN = (0.5071, 0.4865, 0.4409)
+STD = (0.2673, 0.2564, 0.2762)
+
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+
+class UnsupportedContentTypeError(ValueError):
+    """The request's content type is not an image type this model reads."""
+
+    status_code = 415
+
+
+class InvalidImageError(ValueError):
+    """The request body is not a decodable image (or is too large to decode safely)."""
+
+    status_code = 400
+
+
+class UnsupportedAcceptError(ValueError):
+    """The client asked for a response type other than JSON."""
+
+    status_code = 406
+
+
+# --------------------------------------------------------------------------- network
+
+
+class CalibratedEnsemble(nn.Module):
+    """Averages member logits over members and (optionally) a horizontal flip, divides by the
+    fitted temperature and returns probabilities. Input: images in [0, 1], (N, 3, S, S)."""
+
+    def __init__(self, members: list[nn.Module], temperature: float = 1.0, tta_flip: bool = True):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+        self.temperature = float(temperature)
+        self.tta_flip = tta_flip
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean logits (before temperature) over members and views."""
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        n = x.shape[0]
+        if self.tta_flip:
+            x = torch.cat([x, torch.flip(x, dims=[3])])
+        total = sum(member(x) for member in self.members) / len(self.members)
+        if self.tta_flip:
+            total = (total[:n] + total[n:]) / 2
+        return total
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(x) / self.temperature, dim=1)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block with a strided 1x1 shortcut when shapes change."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet8(nn.Module):
+    """stem conv + three basic blocks (strides 1, 2, 2) + global average pool + linear."""
+
+    def __init__(self, num_classes: int = 2, widths: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            nn.Conv2d(3, w1, 3, 1, 1, bias=False), nn.BatchNorm2d(w1), nn.ReLU(inplace=True),
+            BasicBlock(w1, w1, 1), BasicBlock(w1, w2, 2), BasicBlock(w2, w3, 2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(w3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+ARCHITECTURES = {"resnet8": ResNet8}
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold every eval-mode BatchNorm into the convolution before it (same outputs, fewer ops:
+    single-image latency on CPU is dominated by per-op overhead)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for child in module.children():
+        fold_batchnorm(child)
+    if isinstance(module, nn.Sequential):
+        for i in range(len(module) - 1):
+            if isinstance(module[i], nn.Conv2d) and isinstance(module[i + 1], nn.BatchNorm2d):
+                module[i] = fuse_conv_bn_eval(module[i], module[i + 1])
+                module[i + 1] = nn.Identity()
+    if isinstance(module, BasicBlock):
+        module.conv1 = fuse_conv_bn_eval(module.conv1, module.bn1)
+        module.conv2 = fuse_conv_bn_eval(module.conv2, module.bn2)
+        module.bn1, module.bn2 = nn.Identity(), nn.Identity()
+    return module
+
+
+def build_network(
+    num_classes: int, widths: list[int] | tuple[int, ...], arch: str = "resnet8"
+) -> nn.Module:
+    return ARCHITECTURES[arch](num_classes, tuple(widths))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def decode_image(data: bytes, size: int = INPUT_SIZE) -> np.ndarray:
+    """Image bytes -> uint8 RGB array (size, size, 3). Raises InvalidImageError."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise InvalidImageError(
+                f"image is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS} allowed"
+            )
+        if image.format == "JPEG":
+            image.draft("RGB", (size, size))  # decode big JPEGs at a reduced scale
+        image = image.convert("RGB")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+        return np.asarray(image, dtype=np.uint8)
+    except InvalidImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InvalidImageError(f"cannot decode image: {exc}") from exc
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, S, S, 3) or (S, S, 3) -> float tensor in [0, 1], (N, 3, S, S)."""
+    array = images[None] if images.ndim == 3 else images
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def model_fn(model_dir: str) -> CalibratedEnsemble:
+    global INPUT_SIZE
+    torch.set_num_threads(int(os.environ.get("SCONES_TORCH_THREADS", min(2, os.cpu_count() or 1))))
+    directory = Path(model_dir)
+    metadata = json.loads((directory / "metadata.json").read_text())
+    INPUT_SIZE = int(metadata["input_size"])
+    states = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
+    members = []
+    for state in states:
+        net = build_network(
+            len(metadata["labels"]), metadata["network"]["widths"], metadata["network"]["arch"]
+        )
+        net.load_state_dict(state)
+        members.append(fold_batchnorm(net.eval()))
+    model = CalibratedEnsemble(
+        members, metadata["temperature"], metadata.get("tta_flip", True)
+    ).eval()
+    model.labels = list(metadata["labels"])
+    model.input_size = INPUT_SIZE
+    return model.to(memory_format=torch.channels_last)
+
+
+def input_fn(request_body: bytes, content_type: str) -> torch.Tensor:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type not in IMAGE_CONTENT_TYPES:
+        raise UnsupportedContentTypeError(
+            f"content type {content_type!r} is not supported; use one of {IMAGE_CONTENT_TYPES}"
+        )
+    if isinstance(request_body, str):
+        request_body = request_body.encode("latin-1")
+    return to_tensor(decode_image(bytes(request_body), INPUT_SIZE))
+
+
+def predict_fn(data: torch.Tensor, model: CalibratedEnsemble) -> torch.Tensor:
+    with torch.inference_mode():
+        return model(data)
+
+
+def output_fn(prediction, accept: str) -> str:
+    media_type = (accept or "").split(";")[0].strip().lower()
+    if media_type not in JSON_ACCEPTS:
+        raise UnsupportedAcceptError(f"accept {accept!r} is not supported; use application/json")
+    values = prediction.detach().cpu().numpy() if torch.is_tensor(prediction) else prediction
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 2:
+        if values.shape[0] != 1:
+            raise ValueError(f"output_fn takes one prediction, got shape {values.shape}")
+        values = values[0]
+    return json.dumps([float(v) for v in values])

@@ -1,0 +1,244 @@
+"""Package a trained model as ``model.tar.gz`` (SageMaker PyTorch serving layout) and load it.
+
+Artifact layout::
+
+    weights.pt            list of state_dicts (one per ensemble member; tensors only)
+    metadata.json         labels (output order), input size, network, temperature, seed,
+                          training time, metrics, created timestamp, model version
+    baseline.json         validation-time statistics for monitoring (schema in docs/model.md)
+    code/inference.py     model_fn / input_fn / predict_fn / output_fn (self-contained)
+    code/requirements.txt
+
+Next to the artifact, ``train_and_package`` writes metrics.json, baseline.json and split.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from model import inference
+from model.data import find_samples, load_images
+from model.metrics import DEFAULT_THRESHOLD, classification_report
+from model.train import (
+    TrainConfig,
+    TrainResult,
+    config_dict,
+    hardware,
+    predict_probabilities,
+    train,
+)
+
+INFERENCE_SOURCE = Path(inference.__file__)
+REQUIREMENTS = "# preinstalled in the SageMaker PyTorch inference image\nnumpy\npillow\n"
+MAX_MEMBER_NAME = "weights.pt"
+
+
+class ArtifactError(ValueError):
+    """model.tar.gz is missing a required member or is not a model artifact."""
+
+
+def baseline_from(probabilities: np.ndarray, result: TrainResult, indices: np.ndarray,
+                  threshold: float) -> dict:
+    """Statistics the monitor compares captured traffic with (exact schema, docs/model.md)."""
+    data, labels = result.data, result.data.labels
+    predicted = probabilities.argmax(axis=1)
+    mix = np.bincount(predicted, minlength=len(labels)) / max(1, len(predicted))
+    return {
+        "labels": list(labels),
+        "n": int(len(indices)),
+        "threshold": threshold,
+        "confidence": [float(c) for c in probabilities.max(axis=1)],
+        "label_mix": {name: float(mix[i]) for i, name in enumerate(labels)},
+        "input": {
+            "brightness": [data.brightness[i] for i in indices],
+            "width": [data.widths[i] for i in indices],
+            "height": [data.heights[i] for i in indices],
+            "bytes": [data.file_bytes[i] for i in indices],
+        },
+    }
+
+
+def split_record(result: TrainResult, data_root: Path) -> dict:
+    """The split actually used, as paths relative to the data root."""
+    data = result.data
+
+    def rows(indices: np.ndarray) -> list[dict]:
+        return [{"path": os.path.relpath(data.paths[i], data_root),
+                 "label": data.labels[data.targets[i]]} for i in indices]
+
+    return {
+        "data_root": str(data_root.resolve()),
+        "labels": list(data.labels),
+        "split_seed": result.config.split_seed,
+        "fractions": {"validation": result.config.validation_fraction,
+                      "calibration": result.config.calibration_fraction},
+        **{part: rows(indices) for part, indices in result.split.items()},
+    }
+
+
+def write_artifact(path: Path, model: torch.nn.Module, metadata: dict, baseline: dict) -> Path:
+    """Write model.tar.gz (deterministic member order and mtimes)."""
+    weights = io.BytesIO()
+    torch.save([member.state_dict() for member in model.members], weights)
+    members = {
+        MAX_MEMBER_NAME: weights.getvalue(),
+        "metadata.json": json.dumps(metadata, indent=2).encode(),
+        "baseline.json": json.dumps(baseline).encode(),
+        "code/inference.py": INFERENCE_SOURCE.read_bytes(),
+        "code/requirements.txt": REQUIREMENTS.encode(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            info.mtime = int(time.time())
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def train_and_package(
+    data: str | os.PathLike, out_dir: str | os.PathLike, config: TrainConfig,
+    *, evaluation_data: str | os.PathLike | None = None, threshold: float = DEFAULT_THRESHOLD,
+    progress: bool = True, sagemaker_layout: bool = False,
+) -> dict:
+    """Train, evaluate on the held-out split, write the artifact and its side files.
+
+    ``sagemaker_layout``: SageMaker tars SM_MODEL_DIR itself, so write the artifact's members
+    unpacked into ``out_dir`` instead of a model.tar.gz."""
+    out = Path(out_dir)
+    samples = find_samples(data)
+    loaded = load_images(samples, progress=progress)
+    for path, error in loaded.skipped:
+        print(f"skipped unreadable image {path}: {error}", file=sys.stderr)
+    result = train(None, config, progress=progress, loaded=loaded)
+    x_all = inference.to_tensor(loaded.images)
+    held_out = result.split["validation"]
+    if evaluation_data is not None:  # a separate validation channel (SageMaker)
+        extra = load_images(find_samples(evaluation_data, labels=loaded.labels))
+        eval_probs = predict_probabilities(result.model, inference.to_tensor(extra.images))
+        eval_targets, eval_name = extra.targets, "validation channel"
+    else:
+        eval_probs = predict_probabilities(result.model, x_all[held_out])
+        eval_targets, eval_name = loaded.targets[held_out], "held-out validation split"
+    report = classification_report(eval_probs, eval_targets, loaded.labels, threshold)
+    baseline_idx = held_out if len(held_out) else result.split["calibration"]
+    baseline_probs = predict_probabilities(result.model, x_all[baseline_idx])
+    baseline = baseline_from(baseline_probs, result, baseline_idx, threshold)
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    metrics = {
+        "evaluated_on": eval_name,
+        **{k: v for k, v in report.items() if k not in ("risk_coverage", "reliability")},
+        "temperature": result.temperature,
+        "train_seconds": round(result.train_seconds, 2),
+        "n_train": int(len(result.split["train"])),
+        "n_calibration": int(len(result.split["calibration"])),
+        "n_validation": int(len(held_out)),
+        "skipped": [{"path": str(p), "error": e} for p, e in loaded.skipped],
+        "seed": config.seed,
+        "hardware": hardware(),
+    }
+    digest = hashlib.sha256(
+        b"".join(t.numpy().tobytes() for m in result.model.members for t in m.state_dict().values())
+    ).hexdigest()[:8]
+    metadata = {
+        "labels": list(loaded.labels),
+        "input_size": int(loaded.images.shape[1]),
+        "network": {"arch": config.arch, "widths": list(config.widths),
+                    "members": config.members},
+        "temperature": result.temperature,
+        "tta_flip": config.tta_flip,
+        "threshold": threshold,
+        "seed": config.seed,
+        "training_seconds": round(result.train_seconds, 2),
+        "metrics": {k: metrics[k] for k in ("evaluated_on", "n", "accuracy", "coverage",
+                                             "covered_accuracy", "ece", "threshold")},
+        "config": config_dict(config),
+        "created": created,
+        "model_version": f"{created[:10].replace('-', '')}-{digest}",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if sagemaker_layout:
+        _write_unpacked(out, result.model, metadata, baseline)
+    else:
+        write_artifact(out / "model.tar.gz", result.model, metadata, baseline)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "baseline.json").write_text(json.dumps(baseline))
+    (out / "split.json").write_text(json.dumps(split_record(result, samples.root), indent=2))
+    return {"metrics": metrics, "metadata": metadata, "out": str(out)}
+
+
+def _write_unpacked(out: Path, model, metadata: dict, baseline: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = write_artifact(Path(tmp) / "model.tar.gz", model, metadata, baseline)
+        with tarfile.open(archive) as tar:
+            tar.extractall(out, filter="data")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_inference_module(code_path: str | os.PathLike) -> ModuleType:
+    """Import an artifact's code/inference.py by path (as SageMaker and the local endpoint do)."""
+    spec = importlib.util.spec_from_file_location(f"scones_artifact_{id(code_path)}", code_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LoadedArtifact:
+    """An extracted model.tar.gz: its inference module, model object and metadata."""
+
+    def __init__(self, artifact: str | os.PathLike):
+        self.path = Path(artifact)
+        if not self.path.exists():
+            raise ArtifactError(f"model artifact {self.path} does not exist")
+        self._tmp = tempfile.TemporaryDirectory(prefix="scones-model-")
+        self.model_dir = Path(self._tmp.name)
+        try:
+            with tarfile.open(self.path) as tar:
+                tar.extractall(self.model_dir, filter="data")
+        except tarfile.TarError as exc:
+            raise ArtifactError(f"{self.path} is not a readable tar.gz: {exc}") from exc
+        for required in ("metadata.json", MAX_MEMBER_NAME, "code/inference.py"):
+            if not (self.model_dir / required).exists():
+                raise ArtifactError(f"{self.path} has no {required}")
+        self.metadata = json.loads((self.model_dir / "metadata.json").read_text())
+        self.module = load_inference_module(self.model_dir / "code" / "inference.py")
+        self.model = self.module.model_fn(str(self.model_dir))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.metadata["labels"])
+
+    def predict_images(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, S, S, 3) -> probabilities (N, C) through the artifact's predict_fn."""
+        out = []
+        for start in range(0, len(images), 256):
+            batch = self.module.to_tensor(images[start : start + 256])
+            out.append(self.module.predict_fn(batch, self.model).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> LoadedArtifact:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

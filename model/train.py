@@ -1,0 +1,270 @@
+"""Train the vehicle classifier: a small ensemble of ResNet-9-style nets, calibrated.
+
+    .venv/bin/scones train --data ../shared/data/cifar100-bicycle-motorcycle --out runs/model
+    # SageMaker script mode (reads SM_MODEL_DIR, SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION):
+    python -m model.train --epochs 60 --seed 0
+
+Recipe (chosen on the held-out validation split, see docs/model.md): stratified split of the
+data into train / calibration / validation; each member trains with random crop (reflect pad),
+horizontal flip and cutout, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA
+of the weights; the served model averages member logits over the image and its mirror, and a
+temperature fitted on the calibration split (never the validation split) turns them into
+probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.data import LoadedImages, find_samples, load_images, stratified_split
+from model.inference import CalibratedEnsemble, build_network, to_tensor
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters, each with its unit and reason."""
+
+    epochs: int = 60  # passes over the train split per member
+    members: int = 2  # ensemble size (inference cost grows linearly)
+    arch: str = "resnet8"  # network in inference.ARCHITECTURES
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels per stage
+    batch_size: int = 64  # images per SGD step
+    lr: float = 0.1  # peak learning rate of the one-cycle schedule
+    warmup: float = 0.2  # share of steps spent warming the learning rate up
+    momentum: float = 0.9  # Nesterov momentum
+    weight_decay: float = 5e-4  # L2 on conv/linear weights
+    label_smoothing: float = 0.1  # keeps logits finite; 0.2 capped probabilities below 0.93
+    crop_pad: int = 4  # reflect padding for random crops (pixels)
+    cutout: int = 8  # side of the square erased per image (pixels; 0 = off)
+    ema: float = 0.99  # per-step decay of the weight average that gets served (0 = off)
+    tta_flip: bool = True  # average predictions over the image and its mirror
+    calibration_fraction: float = 0.1  # share of images that only fit the temperature
+    validation_fraction: float = 0.2  # share held out for evaluation (0 = train on the rest)
+    split_seed: int = 0  # fixed: every run holds out the same images
+    seed: int = 0  # training randomness (init, batches, augmentation)
+    threads: int = 2  # torch CPU threads
+
+
+@dataclass
+class TrainResult:
+    model: CalibratedEnsemble
+    config: TrainConfig
+    data: LoadedImages
+    split: dict[str, np.ndarray]
+    temperature: float
+    train_seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def augment(batch: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random crop (reflect pad), horizontal flip and cutout on a float batch (N, 3, S, S)."""
+    n, _, size, _ = batch.shape
+    if config.crop_pad:
+        pad = config.crop_pad
+        padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        rows = (dy[:, None] + torch.arange(size)[None, :])[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(size)[None, :])[:, None, None, :]
+        index = torch.arange(n)[:, None, None, None]
+        batch = padded[index, torch.arange(3)[None, :, None, None], rows, cols]
+    flip = torch.rand(n, generator=gen) < 0.5
+    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
+    if config.cutout:
+        cy = torch.randint(0, size, (n,), generator=gen)
+        cx = torch.randint(0, size, (n,), generator=gen)
+        grid = torch.arange(size)
+        half = config.cutout // 2
+        mask_y = (grid[None, :] - cy[:, None]).abs() < half + (config.cutout % 2)
+        mask_x = (grid[None, :] - cx[:, None]).abs() < half + (config.cutout % 2)
+        mask = mask_y[:, :, None] & mask_x[:, None, :]
+        batch = batch.masked_fill(mask[:, None], 0.0)
+    return batch
+
+
+def train_member(
+    images: torch.Tensor, targets: torch.Tensor, num_classes: int, config: TrainConfig,
+    seed: int, progress=None,
+) -> torch.nn.Module:
+    """Train one network on (already normalized) images; returns its EMA weights in eval mode."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = build_network(num_classes, config.widths, config.arch)
+    net = net.to(memory_format=torch.channels_last)
+    decay, no_decay = [], []
+    for param in net.parameters():
+        (decay if param.ndim > 1 else no_decay).append(param)
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": config.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, momentum=config.momentum, nesterov=True,
+    )
+    steps_per_epoch = math.ceil(len(images) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    warm = max(1, int(config.warmup * total))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return config.lr * (step + 1) / warm
+        return config.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    ema = copy.deepcopy(net).eval() if config.ema else None
+    step = 0
+    for _ in range(config.epochs):
+        net.train()
+        order = torch.randperm(len(images), generator=gen)
+        for start in range(0, len(images), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            if len(idx) < 2:
+                continue
+            batch = augment(images[idx], config, gen).contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(net(batch), targets[idx], label_smoothing=config.label_smoothing)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if ema is not None:
+                with torch.no_grad():
+                    d = min(config.ema, (1 + step) / (10 + step))
+                    for e, p in zip(ema.parameters(), net.parameters(), strict=True):
+                        e.lerp_(p, 1 - d)
+                    for e, b in zip(ema.buffers(), net.buffers(), strict=True):
+                        e.copy_(b)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+    final = ema if ema is not None else net
+    if ema is not None:
+        _recompute_bn(final, images, config)
+    return final.eval()
+
+
+def _recompute_bn(net: torch.nn.Module, images: torch.Tensor, config: TrainConfig) -> None:
+    """BatchNorm statistics for the averaged weights: one pass over the (unaugmented) data."""
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average
+    net.train()
+    with torch.no_grad():
+        for start in range(0, len(images), 256):
+            net(images[start : start + 256].contiguous(memory_format=torch.channels_last))
+    net.eval()
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Temperature minimizing the negative log-likelihood (grid over log T, then refine)."""
+    def nll(t: float) -> float:
+        return F.cross_entropy(logits / t, targets).item()
+
+    grid = np.exp(np.linspace(math.log(0.05), math.log(20.0), 200))
+    best = min(grid, key=nll)
+    fine = np.exp(np.linspace(math.log(best) - 0.05, math.log(best) + 0.05, 41))
+    return float(min(fine, key=nll))
+
+
+def normalize(images: torch.Tensor, model: CalibratedEnsemble) -> torch.Tensor:
+    return (images - model.mean) / model.std
+
+
+def train(data_path: str | os.PathLike | None, config: TrainConfig, progress: bool = True,
+          loaded: LoadedImages | None = None) -> TrainResult:
+    """Load the data, split it, train ``config.members`` nets, fit the temperature."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(config.threads)
+    if loaded is None:
+        loaded = load_images(find_samples(data_path), progress=progress)
+    fractions = [config.validation_fraction, config.calibration_fraction]
+    validation, calibration, train_idx = stratified_split(
+        loaded.targets, fractions, config.split_seed
+    )
+    x_all = to_tensor(loaded.images)
+    y_all = torch.from_numpy(loaded.targets)
+    stats = CalibratedEnsemble([], 1.0)
+    x_train = normalize(x_all[train_idx], stats)
+    start = time.perf_counter()
+    members = []
+    with tqdm(total=config.epochs * config.members, desc="training", unit="epoch",
+              disable=not progress) as bar:
+        for m in range(config.members):
+            members.append(train_member(
+                x_train, y_all[train_idx], len(loaded.labels), config,
+                seed=config.seed * 1000 + m, progress=bar,
+            ))
+    model = CalibratedEnsemble(members, 1.0, config.tta_flip).eval()
+    if len(calibration):
+        with torch.inference_mode():
+            logits = model.logits(x_all[calibration])
+        temperature = fit_temperature(logits, y_all[calibration])
+    else:
+        temperature = 1.0
+    model.temperature = temperature
+    seconds = time.perf_counter() - start
+    split = {"train": train_idx, "calibration": calibration, "validation": validation}
+    return TrainResult(model, config, loaded, split, temperature, seconds)
+
+
+def predict_probabilities(model: CalibratedEnsemble, images: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        return torch.cat(
+            [model(images[s : s + 256]) for s in range(0, len(images), 256)]
+        ).numpy()
+
+
+def hardware() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, " \
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)
+
+
+# --------------------------------------------------------------------------- script mode
+
+
+def sagemaker_main(argv: list[str] | None = None) -> int:
+    """SageMaker script-mode entry: hyperparameters as arguments, data and output from SM_*."""
+    from model.package import train_and_package
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "runs/model"))
+    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
+    parser.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
+    for name, value in asdict(TrainConfig()).items():
+        if isinstance(value, list):
+            parser.add_argument(f"--{name.replace('_', '-')}", type=int, nargs="+", default=value)
+        elif isinstance(value, bool):
+            parser.add_argument(f"--{name.replace('_', '-')}", type=_bool, default=value)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = parser.parse_args(argv)
+    if not args.train:
+        parser.error("--train (or SM_CHANNEL_TRAIN) is required")
+    config = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
+    summary = train_and_package(args.train, args.model_dir, config,
+                                evaluation_data=args.validation, sagemaker_layout=True)
+    print(json.dumps(summary["metrics"], indent=2))
+    return 0
+
+
+def _bool(text: str) -> bool:
+    return str(text).lower() in ("1", "true", "yes", "on")
+
+
+if __name__ == "__main__":
+    raise SystemExit(sagemaker_main())
