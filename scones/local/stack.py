@@ -27,6 +27,7 @@ import time
 import uuid
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ DEFAULT_STACK_NAME = "scones-local"
 DEFAULT_STATE_MACHINE = "ImageClassificationStateMachine"
 REGION = "us-east-1"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+POLL_FIRST_S, POLL_BACKOFF, POLL_MAX_S = 0.004, 1.25, 0.05  # describe_execution polling
 
 
 class StackError(Exception):
@@ -68,6 +70,66 @@ class UnknownFunctionError(StackError):
     """An invoke named a function this stack does not define."""
 
 
+def _cached_client_factory(original: Callable) -> Callable:
+    """moto's Step Functions builds a new boto3 Lambda client (~5 ms) for every Task; the
+    clients are thread-safe and identical, so keep one per (region, service)."""
+    cache: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        if state_credentials is not None:
+            return original(region, service, state_credentials)
+        with lock:
+            if (region, service) not in cache:
+                cache[(region, service)] = original(region, service)
+            return cache[(region, service)]
+
+    return boto_client_for
+
+
+def _prime_heap_keys(root: Any) -> None:
+    """Give every evaluable component of a parsed ASL program its heap key now.
+
+    moto keeps per-execution state in each execution's own heap, keyed by the component's
+    lazily created ``heap_key``; setting every key up front makes a parsed program safe to
+    share between concurrent executions (nothing is written to it afterwards)."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, EvalComponent):
+            _ = item.heap_key
+        if isinstance(item, Component):
+            pending.extend(vars(item).values())
+        elif isinstance(item, (list, tuple, set)):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+
+
+def _cached_program_factory(original: Callable) -> Callable:
+    """moto re-parses the ASL (ANTLR, ~10 ms) for every execution; parse each definition once."""
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def get_evaluation_entrypoint(worker):
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in cache:
+                program = original(worker)
+                _prime_heap_keys(program)
+                cache[definition] = program
+            return cache[definition]
+
+    return get_evaluation_entrypoint
+
+
 def check_moto_seam() -> None:
     """Fail loudly if moto's version or the patched method's signature is not the expected one."""
     import inspect
@@ -75,8 +137,15 @@ def check_moto_seam() -> None:
     import moto
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        lambda_eval_utils,
+    )
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
     params = tuple(inspect.signature(LambdaSimpleBackend.invoke).parameters)
-    if moto.__version__ != MOTO_VERSION or params != SEAM_PARAMETERS:
+    shims_present = callable(getattr(lambda_eval_utils, "boto_client_for", None)) and callable(
+        getattr(ExecutionWorker, "_get_evaluation_entrypoint", None))
+    if moto.__version__ != MOTO_VERSION or params != SEAM_PARAMETERS or not shims_present:
         raise MotoSeamChangedError(
             f"moto {moto.__version__}: LambdaSimpleBackend.invoke{params}; this runtime was "
             f"written for moto {MOTO_VERSION} with {SEAM_PARAMETERS}. Pin moto=={MOTO_VERSION} "
@@ -94,7 +163,12 @@ def load_local_app(template: str | Path = DEFAULT_TEMPLATE, *, bucket: str = DEF
 
 @dataclass
 class ExecutionResult:
-    """One finished (or timed-out) execution and what its history says."""
+    """One finished (or timed-out) execution, and what its history says.
+
+    ``describe_execution`` gives status, output, error and cause at once; the history
+    (``get_execution_history``, costly in moto) is fetched on first use of ``history``,
+    ``states``, ``retries``, ``failed_state`` or ``last_inference`` and then kept.
+    """
 
     name: str
     execution_arn: str
@@ -103,12 +177,43 @@ class ExecutionResult:
     output: Any = None
     error: str | None = None
     cause: str | None = None
-    failed_state: str | None = None  # the state whose task failed (or the Fail state reached)
-    retries: dict[str, int] = field(default_factory=dict)  # state -> retried attempts
-    states: list[str] = field(default_factory=list)  # states entered, in order
-    last_inference: dict | None = None  # the newest state output that carries "inferences"
-    history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    fetch_history: Callable[[], list[dict]] | None = field(default=None, repr=False)
+    _history: list[dict] | None = field(default=None, repr=False)
+    _summary: dict | None = field(default=None, repr=False)
+
+    @property
+    def history(self) -> list[dict]:
+        """Every history event, as get_execution_history returns them."""
+        if self._history is None:
+            self._history = self.fetch_history() if self.fetch_history else []
+        return self._history
+
+    @property
+    def summary(self) -> dict:
+        if self._summary is None:
+            self._summary = summarize_history(self.history)
+        return self._summary
+
+    @property
+    def states(self) -> list[str]:
+        """States entered, in order."""
+        return self.summary["states"]
+
+    @property
+    def retries(self) -> dict[str, int]:
+        """State -> how many times its task was retried."""
+        return self.summary["retries"]
+
+    @property
+    def failed_state(self) -> str | None:
+        """The state whose task failed the execution (or the Fail state it reached)."""
+        return self.summary["failed_state"]
+
+    @property
+    def last_inference(self) -> dict | None:
+        """The newest state output that carries ``inferences`` (also for FAILED runs)."""
+        return self.summary["last_inference"]
 
     @property
     def succeeded(self) -> bool:
@@ -223,7 +328,7 @@ class LocalStack:
         self.state_machine_arn: str | None = None
         self._handlers: dict[str, Any] = {}  # function name -> LocalFunction
         self._mock = None
-        self._patch = None
+        self._patches: list = []
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -241,8 +346,20 @@ class LocalStack:
             raise StackError(f"{self.template} defines no {self.state_machine_id}")
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
-        self._patch = mock.patch.object(LambdaSimpleBackend, "invoke", self._seam())
-        self._patch.start()
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+            lambda_eval_utils,
+        )
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        self._patches = [
+            mock.patch.object(LambdaSimpleBackend, "invoke", self._seam()),
+            mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint",
+                              _cached_program_factory(ExecutionWorker._get_evaluation_entrypoint)),
+            mock.patch.object(lambda_eval_utils, "boto_client_for",
+                              _cached_client_factory(lambda_eval_utils.boto_client_for)),
+        ]
+        for patch in self._patches:
+            patch.start()
         try:
             self._create_bucket()
             role = self._create_role()
@@ -260,9 +377,8 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        if self._patch is not None:
-            self._patch.stop()
-            self._patch = None
+        while self._patches:
+            self._patches.pop().stop()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -361,31 +477,32 @@ class LocalStack:
                 return events
 
     def wait(self, execution_arn: str, workflow_input: dict, *, timeout: float = 60.0,
-             poll_interval: float = 0.005, started: float | None = None) -> ExecutionResult:
-        """Poll until a terminal status (any of them) or ``timeout``; then read the history."""
+             started: float | None = None) -> ExecutionResult:
+        """Poll describe_execution until any terminal status or ``timeout`` (then raise)."""
         sfn = self.client("stepfunctions")
         started = started if started is not None else time.perf_counter()
         deadline = time.monotonic() + timeout
+        interval = POLL_FIRST_S
         while True:
             description = sfn.describe_execution(executionArn=execution_arn)
             if description["status"] in TERMINAL or time.monotonic() >= deadline:
                 break
-            time.sleep(poll_interval)
-            poll_interval = min(poll_interval * 1.5, 0.1)
-        events = self.history(execution_arn)
-        summary = summarize_history(events)
+            time.sleep(interval)
+            interval = min(interval * POLL_BACKOFF, POLL_MAX_S)
         result = ExecutionResult(
             name=description["name"], execution_arn=execution_arn, input=workflow_input,
             status=description["status"], output=_json_or_none(description.get("output")),
-            history=events, seconds=time.perf_counter() - started, **summary,
+            error=description.get("error"), cause=description.get("cause"),
+            seconds=time.perf_counter() - started,
+            fetch_history=lambda: self.history(execution_arn),
         )
-        result.error = description.get("error", result.error)
-        result.cause = description.get("cause", result.cause)
         if result.status not in TERMINAL:
             raise ExecutionTimeoutError(
                 f"execution {result.name} still {result.status} after {timeout} s "
                 f"(states so far: {result.states})", result,
             )
+        if result.status != "SUCCEEDED" and not result.error:
+            result.error, result.cause = result.summary["error"], result.summary["cause"]
         return result
 
     def run(self, workflow_input: dict, *, timeout: float = 60.0) -> ExecutionResult:

@@ -20,8 +20,14 @@ from scones.local.stack import LocalStack
 BRIGHTNESS_MODEL = Path(__file__).resolve().parents[1] / "local/fixtures/brightness_model"
 
 
-def brightness(path: Path) -> float:
+def mean_brightness(path: Path) -> float:
     return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32).mean() / 255.0)
+
+
+@pytest.fixture(scope="session")
+def brightness():
+    """The image property the brightness model answers on (mean >= 0.5 -> confident)."""
+    return mean_brightness
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +39,8 @@ def brightness_model() -> Path:
 def bright_and_dark(shared_data) -> tuple[Path, Path]:
     """Real PNGs the brightness model calls confident (>= 0.6 mean) and not (<= 0.4)."""
     images = sorted((shared_data / "train").glob("*.png"))
-    bright = next(p for p in images if brightness(p) >= 0.6)
-    dark = next(p for p in images if brightness(p) <= 0.4)
+    bright = next(p for p in images if mean_brightness(p) >= 0.6)
+    dark = next(p for p in images if mean_brightness(p) <= 0.4)
     return bright, dark
 
 

@@ -67,3 +67,20 @@ def test_every_classified_image_is_captured_once(endpoint, local_stack, bright_a
         "[0.99, 0.01]", "[0.4, 0.6]"}
     assert {x["captureData"]["endpointInput"]["observedContentType"] for x in lines} == {
         "image/png"}
+
+
+def test_concurrent_executions_each_get_their_own_answer(local_stack, shared_data,
+                                                         brightness):
+    # GIVEN 16 real PNGs with known answers (bright -> SUCCEEDED, dark -> FAILED)
+    from scones.local.runner import run_images
+
+    images = sorted((shared_data / "train").glob("*.png"))[::60][:16]
+    expected = ["SUCCEEDED" if brightness(p) >= 0.5 else "FAILED" for p in images]
+    assert len(set(expected)) == 2, "the sample must hold both outcomes"
+    # WHEN they run 4 at a time (sharing one parsed state machine and one Lambda client)
+    records = run_images(local_stack, [str(p) for p in images], concurrency=4, progress=False)
+    # THEN each execution ended with its own image's outcome and inference
+    assert [r.status for r in records] == expected
+    assert [r.image for r in records] == [str(p) for p in images]
+    assert all(r.label == ("bicycle" if s == "SUCCEEDED" else "motorcycle")
+               for r, s in zip(records, expected, strict=True))
