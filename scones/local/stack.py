@@ -136,7 +136,6 @@ def check_moto_seam() -> None:
 
     import moto
     from moto.awslambda_simple.models import LambdaSimpleBackend
-
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
         lambda_eval_utils,
     )
