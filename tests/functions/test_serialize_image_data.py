@@ -101,72 +101,60 @@ def test_missing_bucket_in_input_defaults_to_the_image_bucket(load_function, s3,
     assert result.payload["bucket"] == bucket
 
 
-def _put(s3, bucket, key, body):
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
+def bad_inputs(bucket: str, png: bytes, gif: bytes, big: bytes) -> dict[str, tuple]:
+    """case -> (objects stored first, event, template parameter overrides, expected error)."""
+    wide = str(64 * 48 - 1)
+    return {
+        "no-key": ({}, {"image_data": "", "s3_bucket": bucket}, {}, "MissingEventField"),
+        "key-not-string": ({}, {"s3_bucket": bucket, "s3_key": 42}, {}, "InvalidEventField"),
+        "bad-bucket-name": ({}, workflow_input("Not_A_Bucket!", "k.png"), {}, "InvalidEventField"),
+        "event-not-object": ({}, "test/bicycle_s_001789.png", {}, "InvalidEventField"),
+        "bad-base64": ({}, workflow_input(bucket, "k.png", "not base64!"), {}, "InvalidImageData"),
+        "missing-object": ({}, workflow_input(bucket, "test/absent.png"), {}, "ImageNotFound"),
+        "missing-bucket": ({}, workflow_input("no-such-bucket-here", "k.png"), {}, "ImageNotFound"),
+        "text-file": (
+            {"k.png": b"just text named .png"},
+            workflow_input(bucket, "k.png"),
+            {},
+            "NotAnImage",
+        ),
+        "empty-file": ({"k.png": b""}, workflow_input(bucket, "k.png"), {}, "NotAnImage"),
+        "truncated-png": ({"k.png": png[:16]}, workflow_input(bucket, "k.png"), {}, "CorruptImage"),
+        "gif": ({"k.gif": gif}, workflow_input(bucket, "k.gif"), {}, "UnsupportedContentType"),
+        "too-many-bytes": (
+            {"k.png": png},
+            workflow_input(bucket, "k.png"),
+            {"MaxImageBytes": str(len(png) - 1)},
+            "ImageTooLarge",
+        ),
+        "too-many-pixels": (
+            {"k.png": png},
+            workflow_input(bucket, "k.png"),
+            {"MaxImagePixels": wide},
+            "ImageDimensionsTooLarge",
+        ),
+        "inline-too-large": (
+            {},
+            workflow_input(bucket, "k.png", base64.b64encode(big).decode()),
+            {},
+            "ImageTooLarge",
+        ),
+    }
 
 
-@pytest.mark.parametrize(
-    ("case", "error"),
-    [
-        ("no-key", "MissingEventField"),
-        ("key-not-string", "InvalidEventField"),
-        ("bad-bucket-name", "InvalidEventField"),
-        ("event-not-object", "InvalidEventField"),
-        ("bad-base64", "InvalidImageData"),
-        ("missing-object", "ImageNotFound"),
-        ("missing-bucket", "ImageNotFound"),
-        ("text-file", "NotAnImage"),
-        ("empty-file", "NotAnImage"),
-        ("truncated-png", "CorruptImage"),
-        ("gif", "UnsupportedContentType"),
-        ("too-many-bytes", "ImageTooLarge"),
-        ("too-many-pixels", "ImageDimensionsTooLarge"),
-        ("inline-too-large", "ImageTooLarge"),
-    ],
-)
-def test_bad_input_gets_a_named_error(load_function, s3, bucket, make_image, case, error):
-    png = make_image("PNG", (64, 48))
-    parameters = {}
-    # GIVEN one bad input or object
-    if case == "no-key":
-        event = {"image_data": "", "s3_bucket": bucket}
-    elif case == "key-not-string":
-        event = {"s3_bucket": bucket, "s3_key": 42}
-    elif case == "bad-bucket-name":
-        event = workflow_input("Not_A_Bucket!", "k.png")
-    elif case == "event-not-object":
-        event = "test/bicycle_s_001789.png"
-    elif case == "bad-base64":
-        event = workflow_input(bucket, "k.png", "not base64 at all!")
-    elif case == "missing-object":
-        event = workflow_input(bucket, "test/absent.png")
-    elif case == "missing-bucket":
-        event = workflow_input("no-such-bucket-here", "k.png")
-    elif case == "text-file":
-        _put(s3, bucket, "fake.png", b"just text in a file named .png")
-        event = workflow_input(bucket, "fake.png")
-    elif case == "empty-file":
-        _put(s3, bucket, "empty.png", b"")
-        event = workflow_input(bucket, "empty.png")
-    elif case == "truncated-png":
-        _put(s3, bucket, "cut.png", png[:16])
-        event = workflow_input(bucket, "cut.png")
-    elif case == "gif":
-        _put(s3, bucket, "anim.gif", make_image("GIF"))
-        event = workflow_input(bucket, "anim.gif")
-    elif case == "too-many-bytes":
-        _put(s3, bucket, "big.png", png)
-        parameters = {"MaxImageBytes": str(len(png) - 1)}
-        event = workflow_input(bucket, "big.png")
-    elif case == "too-many-pixels":
-        _put(s3, bucket, "wide.png", png)
-        parameters = {"MaxImagePixels": str(64 * 48 - 1)}
-        event = workflow_input(bucket, "wide.png")
-    elif case == "inline-too-large":
-        big = make_image("PNG", (400, 300), noise=True)
-        event = workflow_input(bucket, "k.png", base64.b64encode(big).decode())
-    # WHEN serialized
+BAD_INPUT_CASES = list(bad_inputs("b", b"", b"", b""))
+
+
+@pytest.mark.parametrize("case", BAD_INPUT_CASES)
+def test_bad_input_gets_a_named_error(load_function, s3, bucket, make_image, large_png, case):
+    # GIVEN one bad input or stored object
+    objects, event, parameters, error = bad_inputs(
+        bucket, make_image("PNG", (64, 48)), make_image("GIF"), large_png
+    )[case]
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    # WHEN serialized by the function deployed with those parameters
     result = load_function(FUNCTION, **parameters)(event)
-    # THEN the execution would fail with that named error
+    # THEN it fails with that named error
     assert result.failed, result.payload
     assert result.error_type == error, result.payload
