@@ -35,6 +35,8 @@ Thread safety: imports and invocations hold one process-wide re-entrant lock
 therefore serialized (correct, never interleaved environments; not parallel). Other threads
 that read ``os.environ`` meanwhile see the function's variables laid over the normal
 environment: only the keys the function sets are changed, and they are restored afterwards.
+Serializing also keeps Powertools' per-process state (one metric set, the cold-start flag)
+belonging to one invocation at a time, so each invocation prints its own EMF metrics.
 """
 
 from __future__ import annotations
