@@ -1,0 +1,68 @@
+"""scones_shared.storage.read_object: S3 errors that moto cannot produce, via botocore Stubber."""
+
+from __future__ import annotations
+
+import io
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from scones_shared.errors import ImageAccessDenied, ImageNotFound, ImageTooLarge
+from scones_shared.storage import read_object
+
+
+class TrackingBody(StreamingBody):
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data), len(data))
+        self.was_read = False
+
+    def read(self, amt=None):
+        self.was_read = True
+        return super().read(amt)
+
+
+@pytest.fixture
+def s3_stub():
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("AccessDenied", 403, ImageAccessDenied),
+        ("403", 403, ImageAccessDenied),
+        ("NoSuchKey", 404, ImageNotFound),
+        ("NoSuchBucket", 404, ImageNotFound),
+    ],
+)
+def test_s3_errors_become_named_errors(s3_stub, code, status, error):
+    client, stubber = s3_stub
+    # GIVEN S3 answering GetObject with an error code
+    stubber.add_client_error("get_object", service_error_code=code, http_status_code=status)
+    # WHEN the image is read  THEN the named error names the object
+    with pytest.raises(error, match="s3://b/k.png"):
+        read_object(client, "b", "k.png", max_bytes=1000)
+
+
+def test_transient_s3_errors_are_not_disguised(s3_stub):
+    client, stubber = s3_stub
+    stubber.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503)
+    with pytest.raises(ClientError):
+        read_object(client, "b", "k.png", max_bytes=1000)
+
+
+def test_oversized_object_is_refused_before_download(s3_stub):
+    client, stubber = s3_stub
+    # GIVEN an object whose ContentLength is over the limit
+    body = TrackingBody(b"x" * 2000)
+    stubber.add_response(
+        "get_object", {"Body": body, "ContentLength": 2000}, {"Bucket": "b", "Key": "k.png"}
+    )
+    # WHEN read  THEN ImageTooLarge, and the body was never read
+    with pytest.raises(ImageTooLarge):
+        read_object(client, "b", "k.png", max_bytes=1000)
+    assert not body.was_read
