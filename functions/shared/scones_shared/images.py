@@ -133,11 +133,9 @@ def _gif_size(data: bytes) -> tuple[int, int]:
 def _webp_size(data: bytes) -> tuple[int, int]:
     chunk = data[12:16]
     if chunk == b"VP8X":
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
         if len(data) < 30:
             raise ValueError("VP8X chunk truncated")
-        return width, height
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
     if chunk == b"VP8 ":
         if data[23:26] != b"\x9d\x01\x2a":
             raise ValueError("VP8 start code missing")
