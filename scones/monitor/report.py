@@ -149,13 +149,21 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _time_axis(ax):
+def _time_axis(ax, times):
+    """UTC time axis; spans under an hour read as HH:MM:SS (ConciseDateFormatter would print
+    bare seconds such as "40"), longer ones use matplotlib's concise dates."""
     import matplotlib.dates as mdates
 
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_xlabel("inference time (UTC)")
+    span = (max(times) - min(times)).total_seconds()
+    if span < 3600:
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+        day = min(times).strftime("%Y-%m-%d")
+        ax.set_xlabel(f"inference time (UTC, {day})")
+    else:
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_xlabel("inference time (UTC)")
 
 
 def _time_bins(rows, max_bins: int = MAX_TIME_BINS):
@@ -196,7 +204,7 @@ def draw_charts(rows, labels, threshold, base, drift, window, out_dir: Path) -> 
     ax.set_ylim(min(0.45, min(r.confidence for r in rows) - 0.02), 1.01)
     ax.set_ylabel("confidence (max probability)")
     ax.set_title("Confidence over time")
-    _time_axis(ax)
+    _time_axis(ax, times)
     ax.legend(loc="lower left", fontsize=8)
     charts["confidence_over_time"] = _save(fig, out_dir / "confidence_over_time.png")
 
@@ -234,7 +242,7 @@ def draw_charts(rows, labels, threshold, base, drift, window, out_dir: Path) -> 
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of predictions")
     ax.set_title(f"Predicted-label mix over time ({len(tbins)} bins)")
-    _time_axis(ax)
+    _time_axis(ax, times)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     charts["label_mix_over_time"] = _save(fig, out_dir / "label_mix_over_time.png")
 
@@ -247,8 +255,9 @@ def draw_charts(rows, labels, threshold, base, drift, window, out_dir: Path) -> 
         if i >= k:
             acc -= low[i - k]
         rolling.append(acc / min(i + 1, k))
+    first = min(k, len(rows)) - 1  # start once the rolling window is full
     fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot(times, rolling, color="tab:orange", linewidth=1.5,
+    ax.plot(times[first:], rolling[first:], color="tab:orange", linewidth=1.5,
             label=f"rolling share below {threshold:g} (last {k} inferences)")
     overall_low = sum(low) / len(low)
     ax.axhline(overall_low, color="gray", linestyle="--", linewidth=1,
@@ -260,7 +269,7 @@ def draw_charts(rows, labels, threshold, base, drift, window, out_dir: Path) -> 
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of low-confidence inferences")
     ax.set_title("Rolling share of low-confidence inferences")
-    _time_axis(ax)
+    _time_axis(ax, times)
     ax.legend(fontsize=8, loc="upper right")
     charts["low_confidence_share"] = _save(fig, out_dir / "low_confidence_share.png")
 
@@ -378,7 +387,7 @@ def _drift_charts(rows, base, drift, threshold, out_dir: Path) -> dict[str, Path
                         label="traffic")
             c = checks.get(f"input_{key}_ks", {})
             ax.set_title(f"{key}: KS D {_fmt(c.get('value'))} ({c.get('status', '-')})")
-            ax.set_xlabel(key + (" (bytes)" if key == "bytes" else " (0-1)"))
+            ax.set_xlabel("payload size (bytes)" if key == "bytes" else f"{key} (0-1)")
             ax.legend(fontsize=8)
         charts["drift_inputs"] = _save(fig, out_dir / "drift_inputs.png")
     return charts
