@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,9 @@ def build_network(
 def decode_image(data: bytes, size: int = INPUT_SIZE) -> np.ndarray:
     """Image bytes -> uint8 RGB array (size, size, 3). Raises InvalidImageError."""
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
             raise InvalidImageError(
@@ -179,10 +182,11 @@ def decode_image(data: bytes, size: int = INPUT_SIZE) -> np.ndarray:
         image = image.convert("RGB")
         if image.size != (size, size):
             image = image.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
-        return np.asarray(image, dtype=np.uint8)
+        return np.array(image, dtype=np.uint8)
     except InvalidImageError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
         raise InvalidImageError(f"cannot decode image: {exc}") from exc
 
 

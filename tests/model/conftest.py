@@ -75,8 +75,8 @@ def build_cifar_archive(path: Path, per_label: int = 3) -> tuple[Path, str]:
             b"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8),
             b"fine_labels": labels,
             b"coarse_labels": [0] * len(labels),
-            b"filenames": [f"{FINE_LABELS[l]}_{split}_{i:03d}.png".encode()
-                           for i, l in enumerate(labels)],
+            b"filenames": [f"{FINE_LABELS[k]}_{split}_{i:03d}.png".encode()
+                           for i, k in enumerate(labels)],
         }
 
     members = {
