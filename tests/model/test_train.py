@@ -1,0 +1,89 @@
+"""A tiny real training run through `scones train`, and SageMaker script mode (slow: seconds)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+import torch
+
+from model.package import LoadedArtifact
+from scones.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_training_run_writes_a_valid_artifact(image_folder, tmp_path, capsys):
+    # GIVEN 24 easy images (plus a corrupt file) in an ImageFolder
+    (image_folder / "motorcycle" / "corrupt.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "run"
+    # WHEN `scones train` runs for 3 epochs with one ensemble member
+    assert main(["train", "--data", str(image_folder), "--out", str(out), "--seed", "1",
+                 "--epochs", "3", "--members", "1"]) == 0
+    printed = capsys.readouterr()
+    # THEN the artifact, metrics, baseline and split are written
+    assert "corrupt.png" in printed.err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == metrics["n_validation"] > 0 and 0 <= metrics["accuracy"] <= 1
+    assert [s["path"].endswith("corrupt.png") for s in metrics["skipped"]] == [True]
+    baseline = json.loads((out / "baseline.json").read_text())
+    assert set(baseline) == {"labels", "n", "threshold", "confidence", "label_mix", "input"}
+    assert baseline["labels"] == ["bicycle", "motorcycle"] and baseline["threshold"] == 0.93
+    assert len(baseline["confidence"]) == baseline["n"] == metrics["n_validation"]
+    assert sum(baseline["label_mix"].values()) == pytest.approx(1.0)
+    for key in ("brightness", "width", "height", "bytes"):
+        assert len(baseline["input"][key]) == baseline["n"]
+    assert baseline["input"]["width"][0] == 32 and 0 < baseline["input"]["brightness"][0] < 1
+    split = json.loads((out / "split.json").read_text())
+    assert split["data_root"] == str(image_folder.resolve())
+    parts = [split[p] for p in ("train", "calibration", "validation")]
+    paths = [row["path"] for part in parts for row in part]
+    assert len(paths) == len(set(paths)) == 24
+    assert all((image_folder / p).exists() for p in paths)
+    # AND the artifact serves through its own code with the recorded metadata
+    with tarfile.open(out / "model.tar.gz") as tar:
+        assert json.loads(tar.extractfile("baseline.json").read()) == baseline
+    with LoadedArtifact(out / "model.tar.gz") as artifact:
+        meta = artifact.metadata
+        assert meta["labels"] == ["bicycle", "motorcycle"] and meta["seed"] == 1
+        assert meta["temperature"] > 0 and meta["model_version"]
+        assert {"created", "training_seconds", "metrics", "input_size"} <= set(meta)
+        body = (image_folder / "bicycle" / "bicycle_000.png").read_bytes()
+        probs = artifact.module.predict_fn(artifact.module.input_fn(body, "image/png"),
+                                           artifact.model)
+        assert json.loads(artifact.module.output_fn(probs, "application/json")) == \
+            pytest.approx(probs[0].tolist())
+
+
+def test_training_is_deterministic_with_a_seed(image_folder, tmp_path):
+    # GIVEN two runs with the same seed
+    for name in ("a", "b"):
+        assert main(["train", "--data", str(image_folder), "--out", str(tmp_path / name),
+                     "--epochs", "2", "--members", "1", "--seed", "5"]) == 0
+    # THEN the weights are identical
+    weights = []
+    for name in ("a", "b"):
+        with tarfile.open(tmp_path / name / "model.tar.gz") as tar:
+            tar.extract("weights.pt", tmp_path / name, filter="data")
+        weights.append(torch.load(tmp_path / name / "weights.pt", weights_only=True))
+    for left, right in zip(weights[0][0].values(), weights[1][0].values(), strict=True):
+        assert torch.equal(left, right)
+
+
+def test_sagemaker_script_mode_reads_sm_environment(list_dataset, image_folder, tmp_path,
+                                                    monkeypatch, capsys):
+    # GIVEN SageMaker's environment: model dir and train/validation channels
+    from model.train import sagemaker_main
+
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "sm_model"))
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(image_folder))
+    monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(list_dataset))
+    # WHEN the entry point runs with hyperparameters as arguments
+    assert sagemaker_main(["--epochs", "2", "--members", "1"]) == 0
+    # THEN the model dir holds the serving layout unpacked (SageMaker tars it) + metrics
+    model_dir = tmp_path / "sm_model"
+    for name in ("weights.pt", "metadata.json", "code/inference.py", "metrics.json"):
+        assert (model_dir / name).exists()
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["evaluated_on"] == "validation channel" and metrics["n"] == 12
