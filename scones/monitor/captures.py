@@ -313,27 +313,74 @@ def _local_files(root: Path, since, until) -> Iterator[tuple[str, str]]:
             yield str(path), path.read_text(encoding="utf-8", errors="replace")
 
 
+_YEAR_FOLDER = re.compile(r"/(\d{4})/$")
+MAX_HOUR_LISTINGS = 48  # a longer --since range lists the whole prefix once instead
+_MAX_WALK_DEPTH = 3  # <prefix>/<Endpoint>/<Variant>/YYYY
+
+
+def _hour_prefixes(since: datetime, until: datetime | None) -> list[str] | None:
+    """``YYYY/MM/DD/HH/`` folders that may hold records of [since, until], or None if many."""
+    end = (until or datetime.now(UTC)) + _FILE_HOUR_SLACK
+    hour = (since - _FILE_HOUR_SLACK).replace(minute=0, second=0, microsecond=0)
+    out = []
+    while hour <= end:
+        out.append(f"{hour:%Y/%m/%d/%H}/")
+        if len(out) > MAX_HOUR_LISTINGS:
+            return None
+        hour += timedelta(hours=1)
+    return out
+
+
+def _list_all(s3_client, bucket: str, prefix: str) -> list[str]:
+    keys = []
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".jsonl"))
+    return keys
+
+
+def _list_window(s3_client, bucket: str, prefix: str, hours: list[str], depth: int = 0):
+    """Walk <Endpoint>/<Variant>/ folders with a delimiter; at the year level list only the
+    window's hour folders. A run every few minutes then lists a handful of folders, not the
+    whole capture history."""
+    keys, folders = [], []
+    for page in s3_client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    ):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".jsonl"))
+        folders.extend(cp["Prefix"] for cp in page.get("CommonPrefixes", []))
+    if any(_YEAR_FOLDER.search(f) for f in folders):
+        for hour in hours:
+            keys.extend(_list_all(s3_client, bucket, prefix + hour))
+        folders = [f for f in folders if not _YEAR_FOLDER.search(f)]
+    for folder in folders:
+        if depth < _MAX_WALK_DEPTH:
+            keys.extend(_list_window(s3_client, bucket, folder, hours, depth + 1))
+        else:
+            keys.extend(_list_all(s3_client, bucket, folder))
+    return keys
+
+
 def _s3_files(uri: str, since, until, s3_client=None) -> Iterator[tuple[str, str]]:
     bucket, prefix = parse_s3_uri(uri)
+    if prefix and not prefix.endswith(("/", ".jsonl")):
+        prefix += "/"  # a capture prefix is a folder: s3://b/capture must not read capture-old/
     if s3_client is None:
         import boto3
 
         s3_client = boto3.client("s3")
     from botocore.exceptions import ClientError
 
-    keys: list[str] = []
     try:
-        for page in s3_client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
-            keys.extend(
-                obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".jsonl")
-            )
+        hours = _hour_prefixes(since, until) if since is not None else None
+        if hours is None or prefix.endswith(".jsonl"):
+            keys = _list_all(s3_client, bucket, prefix)
+        else:
+            keys = _list_window(s3_client, bucket, prefix, hours)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
             raise CaptureSourceNotFound(f"bucket not found: {bucket}") from exc
         raise
-    for key in sorted(keys):
+    for key in sorted(set(keys)):
         if _keep_file(key, since, until):
             body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
             yield f"s3://{bucket}/{key}", body.decode("utf-8", errors="replace")

@@ -9,14 +9,26 @@ from datetime import timedelta
 from monitor_fixtures import T0, capture_record, capture_relpath, jsonl
 
 from scones.local.lambdas import load_handler
-from scones.local.template import load_app
+from scones.local.template import load_app, load_template
 
 BUCKET = "capture-bucket"
 PREFIX = "datacapture"
 NAMESPACE = "SconesUnlimited"
 SERVICE = "scones-vehicle-classifier"
-IMAGE_BUCKET = {"ImageBucket": "images"}  # the workflow's bucket (unused by the monitor)
 EVENT_TIME = T0 + timedelta(minutes=30)  # window [03:00, 03:30]
+
+
+def local_resource_names(template_path) -> dict[str, str]:
+    """A local name for every non-function resource the template may !Ref (buckets, tables,
+    ...): the monitor uses none of them, but resolving the template needs them all."""
+    resources = load_template(template_path)["Resources"]
+    return {logical_id: f"local-{logical_id.lower()}" for logical_id, res in resources.items()
+            if res["Type"] not in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")}
+
+
+def resolve_template(repo_root, **parameters):
+    path = repo_root / "template.yaml"
+    return load_app(path, resource_names=local_resource_names(path), parameters=parameters)
 
 
 def scheduled_event(when) -> dict:
@@ -55,10 +67,8 @@ def emf_values(blobs: list[dict]) -> dict[tuple[str, tuple], float]:
 def load_function(repo_root, *, baseline_uri: str = "", window_minutes: int = 30,
                   extra_env: dict | None = None):
     """The function as the template defines it (environment, Globals, layer), imported fresh."""
-    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET, parameters={
-        "CaptureS3Uri": f"s3://{BUCKET}/{PREFIX}", "BaselineS3Uri": baseline_uri,
-        "MonitorWindowMinutes": window_minutes,
-    })
+    app = resolve_template(repo_root, CaptureS3Uri=f"s3://{BUCKET}/{PREFIX}",
+                           BaselineS3Uri=baseline_uri, MonitorWindowMinutes=window_minutes)
     spec = app.functions["MonitorCapturesFunction"]
     function = load_handler(spec, extra_env={"POWERTOOLS_TRACE_DISABLED": "true",
                                              **(extra_env or {})})

@@ -238,6 +238,38 @@ def test_s3_source_reads_recursively_in_time_order():
 
 
 @mock_aws
+def test_s3_window_lists_only_the_hours_it_needs():
+    # GIVEN two endpoints' captures every hour for three days, and a sibling prefix
+    # "datacapture-old" that shares the prefix's first letters
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="captures")
+    img = image_bytes()
+    for ep in ("ep-a", "ep-b"):
+        for h in range(72):
+            when = T0 - timedelta(hours=h)
+            body = jsonl([capture_record(img, [0.9, 0.1], when)])
+            s3.put_object(Bucket="captures", Key=f"datacapture/{capture_relpath(when, ep)}",
+                          Body=body.encode())
+    s3.put_object(Bucket="captures", Key=f"datacapture-old/{capture_relpath(T0)}",
+                  Body=jsonl([capture_record(img, [0.9, 0.1], T0)]).encode())
+    listed: list[dict] = []
+    s3.meta.events.register("before-parameter-build.s3.ListObjectsV2",
+                            lambda params, **_: listed.append(dict(params)))
+
+    # WHEN the last 30 minutes are read (as the scheduled function does)
+    result = read_captures("s3://captures/datacapture", labels=LABELS, s3_client=s3,
+                           since=T0 - timedelta(minutes=30), until=T0)
+
+    # THEN both endpoints' in-window records are found ...
+    assert sorted(r.endpoint for r in result.rows) == ["ep-a", "ep-b"]
+    # ... the whole history was never listed: only folders, and a few hour folders per variant
+    assert all(p.get("Delimiter") == "/" or p["Prefix"].count("/") >= 7 for p in listed), listed
+    # root, 2 endpoints, 2 variants; then hours 01..04 (an hour of slack each side) per variant
+    assert len(listed) == 5 + 2 * 4
+    assert result.n_files <= 2 * 3
+
+
+@mock_aws
 def test_s3_missing_bucket_is_a_named_error():
     with pytest.raises(CaptureSourceNotFound):
         read_captures("s3://no-such-bucket/prefix")

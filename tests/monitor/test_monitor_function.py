@@ -20,7 +20,6 @@ from monitor_fixtures import T0, csv_record, image_bytes, make_baseline, traffic
 from monitor_lambda_fixtures import (
     BUCKET,
     EVENT_TIME,
-    IMAGE_BUCKET,
     NAMESPACE,
     SERVICE,
     emf_blobs,
@@ -28,11 +27,10 @@ from monitor_lambda_fixtures import (
     invoke,
     load_function,
     put_items,
+    resolve_template,
     scheduled_event,
 )
 from moto import mock_aws
-
-from scones.local.template import load_app
 
 
 @pytest.fixture
@@ -144,7 +142,7 @@ def test_header_stats_reads_png_and_jpeg_with_the_shared_layer(repo_root, aws):
 
 def test_monitoring_is_off_with_the_default_empty_capture_uri(repo_root):
     # GIVEN the template's defaults (CaptureS3Uri empty) WHEN resolved
-    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET)
+    app = resolve_template(repo_root)
     # THEN the MonitoringEnabled condition leaves the monitor out; the workflow is unchanged
     assert "MonitorCapturesFunction" not in app.functions
     assert "ClassifyImageFunction" in app.functions
@@ -160,9 +158,9 @@ def test_monitor_fails_loudly_on_a_capture_uri_that_is_not_s3(repo_root, aws):
 
 def test_template_gives_the_function_its_configuration(repo_root):
     # GIVEN the template resolved with a capture prefix and a baseline
-    app = load_app(repo_root / "template.yaml", resource_names=IMAGE_BUCKET, parameters={
-        "CaptureS3Uri": "s3://capture-bucket/datacapture", "BaselineS3Uri": "s3://models-bucket/model.tar.gz",
-        "MonitorWindowMinutes": 45, "ConfidenceThreshold": 0.9})
+    app = resolve_template(repo_root, CaptureS3Uri="s3://capture-bucket/datacapture",
+                           BaselineS3Uri="s3://models-bucket/model.tar.gz",
+                           MonitorWindowMinutes=45, ConfidenceThreshold=0.9)
     env = app.functions["MonitorCapturesFunction"].environment
     # THEN the variables the handler reads come from the stack parameters and Globals
     assert env["CAPTURE_S3_URI"] == "s3://capture-bucket/datacapture"
