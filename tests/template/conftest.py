@@ -17,9 +17,15 @@ BUCKET = "static-check-bucket"
 
 
 # The template's layers are importable here exactly as /opt/python is on Lambda, so the
-# checks can read scones_shared.errors (the names the state machine relies on).
-for _spec in load_app(TEMPLATE, resource_names={"ImageBucket": BUCKET}).functions.values():
-    make_layers_importable(_spec.layer_dirs)
+# checks can read scones_shared.errors (the names the state machine relies on). Read from the
+# raw template so that a template/ASL mismatch fails a test, not this conftest.
+make_layers_importable(
+    tuple(
+        (REPO_ROOT / resource["Properties"]["ContentUri"]).resolve()
+        for resource in load_template(TEMPLATE)["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    )
+)
 
 
 @pytest.fixture(scope="session")
