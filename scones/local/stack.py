@@ -46,6 +46,7 @@ DEFAULT_BUCKET = "scones-local-images"
 DEFAULT_STACK_NAME = "scones-local"
 DEFAULT_STATE_MACHINE = "ImageClassificationStateMachine"
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 POLL_FIRST_S, POLL_BACKOFF, POLL_MAX_S = 0.004, 1.25, 0.05  # describe_execution polling
 
@@ -152,12 +153,61 @@ def check_moto_seam() -> None:
         )
 
 
+@dataclass(frozen=True)
+class LocalResource:
+    """A data resource of the template, named for moto, with how to create it there."""
+
+    logical_id: str
+    kind: str
+    name: str  # the physical name
+    ref: str  # what !Ref gives (name; URL for a queue; ARN for a topic)
+    arn: str
+    properties: dict
+
+
+def _literal(value: Any, default: Any) -> Any:
+    """A property value as written, or ``default`` when it is an intrinsic function."""
+    return default if isinstance(value, dict) and len(value) == 1 and (
+        "Ref" in value or next(iter(value)).startswith("Fn::")) else value
+
+
+def local_resources(template: dict, *, bucket: str = DEFAULT_BUCKET,
+                    stack_name: str = DEFAULT_STACK_NAME) -> list[LocalResource]:
+    """The buckets, tables, queues and topics the local stack creates in moto."""
+    out = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        kind, props = resource.get("Type"), resource.get("Properties") or {}
+        default = f"{stack_name}-{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            name = bucket if logical_id == "ImageBucket" else default.lower()[:63]
+            out.append(LocalResource(logical_id, kind, name, name, f"arn:aws:s3:::{name}", props))
+        elif kind in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
+            name = _literal(props.get("TableName"), None) or default
+            arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+            out.append(LocalResource(logical_id, kind, name, name, arn, props))
+        elif kind == "AWS::SQS::Queue":
+            fifo = _literal(props.get("FifoQueue"), False) in (True, "true")
+            name = _literal(props.get("QueueName"), None) or default + (".fifo" if fifo else "")
+            url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
+            arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+            out.append(LocalResource(logical_id, kind, name, url, arn, props))
+        elif kind == "AWS::SNS::Topic":
+            name = _literal(props.get("TopicName"), None) or default
+            arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
+            out.append(LocalResource(logical_id, kind, name, arn, arn, props))
+    return out
+
+
 def load_local_app(template: str | Path = DEFAULT_TEMPLATE, *, bucket: str = DEFAULT_BUCKET,
                    parameters: dict[str, Any] | None = None,
                    stack_name: str = DEFAULT_STACK_NAME) -> SamApp:
-    """The template resolved the way the local stack deploys it (bucket name, region)."""
-    return load_app(template, parameters=parameters, resource_names={"ImageBucket": bucket},
-                    stack_name=stack_name, region=REGION)
+    """The template resolved the way the local stack deploys it (resource names, region)."""
+    from scones.local.template import load_template
+
+    resources = local_resources(load_template(template), bucket=bucket, stack_name=stack_name)
+    return load_app(template, parameters=parameters, stack_name=stack_name, region=REGION,
+                    resource_names={r.logical_id: r.ref for r in resources},
+                    resource_arns={r.logical_id: r.arn for r in resources})
 
 
 @dataclass
@@ -360,7 +410,7 @@ class LocalStack:
         for patch in self._patches:
             patch.start()
         try:
-            self._create_bucket()
+            self._create_resources()
             role = self._create_role()
             for spec in self.app.functions.values():
                 self._handlers[spec.function_name] = load_handler(spec, self.extra_env)
@@ -416,8 +466,36 @@ class LocalStack:
         return invoke
 
     # -- resources ------------------------------------------------------------------------
-    def _create_bucket(self) -> None:
-        self.client("s3").create_bucket(Bucket=self.bucket)
+    def _create_resources(self) -> None:
+        resources = local_resources(self.app.template, bucket=self.bucket,
+                                    stack_name=self.stack_name)
+        if self.bucket not in {r.name for r in resources}:  # the bucket `upload` writes to
+            self.client("s3").create_bucket(Bucket=self.bucket)
+        for resource in resources:
+            props = resource.properties
+            if resource.kind == "AWS::S3::Bucket":
+                self.client("s3").create_bucket(Bucket=resource.name)
+            elif resource.kind == "AWS::Serverless::SimpleTable":
+                key = _literal(props.get("PrimaryKey"), None) or {"Name": "id", "Type": "String"}
+                self.client("dynamodb").create_table(
+                    TableName=resource.name, BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": key["Name"], "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": key["Name"],
+                                           "AttributeType": key["Type"][0].upper()}])
+            elif resource.kind == "AWS::DynamoDB::Table":
+                extra = {k: props[k] for k in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+                         if isinstance(props.get(k), list)}
+                self.client("dynamodb").create_table(
+                    TableName=resource.name, BillingMode="PAY_PER_REQUEST",
+                    KeySchema=props["KeySchema"],
+                    AttributeDefinitions=props["AttributeDefinitions"], **{
+                        k: [{kk: vv for kk, vv in index.items() if kk != "ProvisionedThroughput"}
+                            for index in v] for k, v in extra.items()})
+            elif resource.kind == "AWS::SQS::Queue":
+                attributes = {"FifoQueue": "true"} if resource.name.endswith(".fifo") else {}
+                self.client("sqs").create_queue(QueueName=resource.name, Attributes=attributes)
+            elif resource.kind == "AWS::SNS::Topic":
+                self.client("sns").create_topic(Name=resource.name)
 
     def _create_role(self) -> str:
         trust = {

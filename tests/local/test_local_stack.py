@@ -123,3 +123,21 @@ def test_upload_puts_the_file_in_the_stacks_bucket(flaky_stack, tmp_path):
     flaky_stack.upload(path, "in/x.bin")
     body = flaky_stack.client("s3").get_object(Bucket="flaky-bucket", Key="in/x.bin")["Body"]
     assert body.read() == b"abc"
+
+
+def test_tables_queues_and_topics_are_created_and_referenced(flaky_stack):
+    # GIVEN the fixture template's table, queue and topic
+    env = flaky_stack.client("lambda").get_function_configuration(
+        FunctionName="ShoutFunction")["Environment"]["Variables"]
+    # WHEN the stack started THEN each exists in moto under the name !Ref gave the function
+    assert flaky_stack.client("dynamodb").describe_table(
+        TableName=env["WORDS_TABLE"])["Table"]["TableArn"] == env["WORDS_TABLE_ARN"]
+    assert env["QUEUE_URL"] in flaky_stack.client("sqs").list_queues()["QueueUrls"]
+    topics = [t["TopicArn"] for t in flaky_stack.client("sns").list_topics()["Topics"]]
+    assert env["TOPIC_ARN"] in topics
+    # AND a handler writes to the table through moto
+    failed, _ = flaky_stack.invoke_function("ShoutFunction", {"word": "moped", "record": True})
+    assert failed is False
+    item = flaky_stack.client("dynamodb").get_item(TableName=env["WORDS_TABLE"],
+                                                   Key={"word": {"S": "MOPED"}})
+    assert item["Item"]["word"]["S"] == "MOPED"
