@@ -297,28 +297,27 @@ def _json_or_none(text: str | None) -> Any:
 
 def summarize_history(events: list[dict]) -> dict:
     """Which states ran, which one failed the execution (and with what), how often each task
-    was retried, and the newest state output that carries inferences."""
+    was retried, and the newest state output that carries inferences.
+
+    The failed state is the task whose error the execution ended with (also when a Catch
+    routed it through other states to a Fail state), else the Fail state reached."""
     states: list[str] = []
     scheduled: Counter[str] = Counter()
-    failure: tuple[str | None, str | None, str | None] | None = None  # state, error, cause
-    execution_failed = None
-    last_inference = None
-    current = None
+    task_failures: list[tuple[str | None, str | None, str | None]] = []  # state, error, cause
+    fail_state = execution_failed = last_inference = current = None
     for event in events:
         kind = event["type"]
         details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         if kind.endswith("StateEntered"):
             current = details["name"]
             states.append(current)
-            if kind == "FailStateEntered" and failure is None:
-                failure = (current, None, None)
+            if kind == "FailStateEntered":
+                fail_state = current
         elif kind in ("TaskScheduled", "LambdaFunctionScheduled"):
             scheduled[current] += 1
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut",
                       "LambdaFunctionTimedOut"):
-            failure = (current, details.get("error"), details.get("cause"))
-        elif kind in ("TaskSucceeded", "LambdaFunctionSucceeded"):
-            failure = None  # a retry succeeded
+            task_failures.append((current, details.get("error"), details.get("cause")))
         elif kind.endswith("StateExited"):
             output = _json_or_none(details.get("output"))
             if isinstance(output, dict) and "inferences" in output:
@@ -327,9 +326,13 @@ def summarize_history(events: list[dict]) -> dict:
             execution_failed = details
     failed_state = error = cause = None
     if execution_failed is not None:
-        failed_state, error, cause = failure or (current, None, None)
-        error = execution_failed.get("error", error)
-        cause = execution_failed.get("cause", cause)
+        error, cause = execution_failed.get("error"), execution_failed.get("cause")
+        matching = [f for f in task_failures if f[1] == error]
+        if matching:
+            failed_state, _, task_cause = matching[-1]
+            cause = cause or task_cause
+        else:
+            failed_state = fail_state or current
     return {
         "states": states,
         "retries": {state: n - 1 for state, n in scheduled.items() if n > 1},
