@@ -173,9 +173,13 @@ class EndpointServer:
         """Answer every request with ``body`` (JSON unless bytes/str) and ``status``."""
         self.default = Reply(status, [0.97, 0.03] if body is None else body, {}, delay_s)
 
-    def fail(self, status: int, code: str, message: str = "error", **fields) -> None:
-        """Answer every request with an AWS error ``code`` (e.g. ThrottlingException)."""
-        self.default = aws_error(status, code, message, **fields)
+    def fail(self, status: int, code: str, message: str = "error", *, times=None, **fields):
+        """Answer with an AWS error ``code`` (e.g. ThrottlingException): every request, or
+        only the next ``times`` requests (then the default answer again)."""
+        if times is None:
+            self.default = aws_error(status, code, message, **fields)
+        else:
+            self.replies.extend(aws_error(status, code, message, **fields) for _ in range(times))
 
     def start(self) -> EndpointServer:
         self.thread.start()
