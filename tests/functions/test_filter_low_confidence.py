@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def classification(inferences, key="test/bicycle_s_001789.png"):
@@ -103,3 +105,26 @@ def test_shipped_event_passes(load_function, load_event):
     # GIVEN events/filter_low_confidence.json  WHEN filtered  THEN it passes
     result = load_function("FilterLowConfidenceFunction")(load_event("filter_low_confidence.json"))
     assert not result.failed, result.payload
+
+
+@pytest.fixture
+def default_filter(load_function):
+    """The filter with the template's defaults, loaded once for all hypothesis examples."""
+    return load_function("FilterLowConfidenceFunction")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(p=st.floats(min_value=0.0, max_value=1.0))
+def test_verdict_is_max_probability_against_threshold(default_filter, p):
+    # GIVEN any two-class distribution
+    inferences = [p, 1.0 - p]
+    # WHEN filtered with the default threshold (0.93)
+    result = default_filter(classification(inferences))
+    # THEN it passes exactly when the larger probability reaches 0.93, with that label
+    confident = max(inferences) >= 0.93
+    assert result.failed is (not confident)
+    if confident:
+        assert result.payload["label"] == ("bicycle" if p >= 1.0 - p else "motorcycle")
+        assert result.payload["confidence"] == max(inferences)
