@@ -92,7 +92,11 @@ def publish(values: dict[str, float], label_counts: dict[str, int]) -> None:
 
 @tracer.capture_method
 def load_baseline() -> drift.Baseline | None:
-    return drift.load_baseline(BASELINE_S3_URI, s3_client=s3) if BASELINE_S3_URI else None
+    if not BASELINE_S3_URI:
+        return None
+    baseline = drift.load_baseline(BASELINE_S3_URI, s3_client=s3)
+    drift.check_labels(baseline, CLASS_LABELS)  # BaselineLabelMismatch: fail loudly
+    return baseline
 
 
 @logger.inject_lambda_context

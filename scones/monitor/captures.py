@@ -263,7 +263,7 @@ def parse_record(
     return Inference(
         time=time,
         event_id=str(meta.get("eventId", "")),
-        inference_id=meta.get("inferenceId"),
+        inference_id=None if meta.get("inferenceId") is None else str(meta["inferenceId"]),
         endpoint=endpoint,
         variant=variant,
         content_type=content_type,

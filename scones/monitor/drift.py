@@ -63,6 +63,19 @@ class InvalidBaseline(BaselineError):
     """The baseline is not JSON or does not follow the schema above."""
 
 
+class BaselineLabelMismatch(BaselineError):
+    """The labels being monitored are not the labels the baseline was computed for."""
+
+
+def check_labels(baseline: Baseline, labels: Sequence[str]) -> None:
+    """Raise BaselineLabelMismatch unless ``labels`` are the baseline's, in the same order."""
+    if tuple(labels) != baseline.labels:
+        raise BaselineLabelMismatch(
+            f"monitoring labels {list(labels)} differ from the baseline's {list(baseline.labels)}"
+            f" ({baseline.source}): the label-mix check would compare different classes"
+        )
+
+
 @dataclass(frozen=True)
 class Baseline:
     labels: tuple[str, ...]

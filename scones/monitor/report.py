@@ -76,6 +76,8 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     base = drift_mod.load_baseline(baseline) if baseline else None
     labels = resolve_labels(labels, base)
+    if base is not None:
+        drift_mod.check_labels(base, labels)
     result = read_captures(
         str(captures), labels=labels, threshold=threshold, since=since, until=until,
         inspect_image=pil_inspector,

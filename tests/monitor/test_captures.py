@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from monitor_fixtures import (
     T0,
     capture_record,
@@ -283,3 +285,55 @@ def test_base64_input_bytes_are_counted_decoded(tmp_path):
     assert len(record["captureData"]["endpointInput"]["data"]) == len(base64.b64encode(img))
     # WHEN read THEN input_bytes is the image size, not the base64 length
     assert read_captures(str(tmp_path), labels=LABELS).rows[0].input_bytes == len(img)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["captureData", "endpointInput", "endpointOutput",
+                                       "observedContentType", "data", "encoding",
+                                       "eventMetadata", "inferenceTime", "eventId"]),
+                      children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200), _json_values.map(json.dumps)))
+def test_no_line_crashes_the_reader(line):
+    # GIVEN any text or JSON shaped like a capture record
+    # WHEN parsed THEN it is a row or a SkippedRecord with a known reason, never a crash
+    from scones.monitor.captures import SKIP_REASONS, SkippedRecord
+
+    try:
+        parse_record(line, source="x.jsonl", labels=LABELS, threshold=0.93)
+    except SkippedRecord as skip:
+        assert skip.reason in SKIP_REASONS
+
+
+_RECORD_PATHS = [
+    ("captureData",), ("captureData", "endpointInput"), ("captureData", "endpointOutput"),
+    ("captureData", "endpointInput", "observedContentType"),
+    ("captureData", "endpointInput", "data"), ("captureData", "endpointInput", "encoding"),
+    ("captureData", "endpointOutput", "data"), ("captureData", "endpointOutput", "encoding"),
+    ("eventMetadata",), ("eventMetadata", "inferenceTime"), ("eventMetadata", "eventId"),
+    ("eventMetadata", "inferenceId"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_RECORD_PATHS), _json_values)
+def test_no_mutated_record_crashes_the_reader(path, value):
+    # GIVEN a valid record with one field replaced by an arbitrary JSON value
+    record = capture_record(image_bytes(), [0.3, 0.7], T0)
+    node = record
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    # WHEN parsed THEN a row or a SkippedRecord with a known reason, never a crash
+    from scones.monitor.captures import SKIP_REASONS, SkippedRecord
+
+    try:
+        parse_record(json.dumps(record), source="x.jsonl", labels=LABELS, threshold=0.93)
+    except SkippedRecord as skip:
+        assert skip.reason in SKIP_REASONS

@@ -120,6 +120,16 @@ def test_unshifted_traffic_passes_drift(tmp_path):
     assert summary["drift"]["n_windows_failed"] == 0
 
 
+def test_labels_that_contradict_the_baseline_are_a_named_error(tmp_path, baseline_file):
+    # GIVEN a baseline for bicycle/motorcycle WHEN monitored as other labels THEN refused
+    from scones.monitor.drift import BaselineLabelMismatch
+
+    write_tree(tmp_path / "c", traffic(5, T0, rng=random.Random(1)))
+    with pytest.raises(BaselineLabelMismatch):
+        write_report(str(tmp_path / "c"), tmp_path / "o", labels=["motorcycle", "bicycle"],
+                     baseline=str(baseline_file))
+
+
 def test_labels_come_from_the_baseline_unless_given(tmp_path):
     # GIVEN a baseline whose labels are not the defaults
     doc = make_baseline()
