@@ -72,17 +72,16 @@ class UnknownFunctionError(StackError):
 
 
 def _cached_client_factory(original: Callable) -> Callable:
-    """moto's Step Functions builds a new boto3 Lambda client (~5 ms) for every Task; the
-    clients are thread-safe and identical, so keep one per (region, service)."""
+    """moto's Step Functions builds a new boto3 Lambda client (~5 ms) for every Task. Its
+    clients ignore the state's credentials (fixed fake keys) and are thread-safe, so one per
+    (region, service) serves every Task."""
     cache: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None):
-        if state_credentials is not None:
-            return original(region, service, state_credentials)
         with lock:
             if (region, service) not in cache:
-                cache[(region, service)] = original(region, service)
+                cache[(region, service)] = original(region, service, state_credentials)
             return cache[(region, service)]
 
     return boto_client_for
