@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import json
+import math
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -352,8 +353,9 @@ def _drift_charts(rows, base, drift, threshold, out_dir: Path) -> dict[str, Path
         status_color = {"fail": "crimson", "warn": "orange", "pass": "seagreen",
                         "insufficient_data": "lightgray"}
         psis = series("confidence_psi")
-        ax1.bar(idx, [p or 0 for p in psis],
-                color=[status_color[s] for s in series("confidence_psi", "status")])
+        psi_colors = [status_color[s] for s in series("confidence_psi", "status")]
+        ax1.bar(idx, [p or 0 for p in psis], color=psi_colors)
+        ax1.scatter(idx, [p or 0 for p in psis], color=psi_colors, s=22, zorder=3)
         ax1.axhline(drift_mod.PSI_FAIL, color="crimson", linestyle="--", linewidth=1,
                     label=f"fail {drift_mod.PSI_FAIL}")
         ax1.axhline(drift_mod.PSI_WARN, color="orange", linestyle=":", linewidth=1,
@@ -362,17 +364,25 @@ def _drift_charts(rows, base, drift, threshold, out_dir: Path) -> dict[str, Path
         ax1.set_ylabel("confidence PSI")
         ax1.set_title("Confidence PSI per window")
         ax1.legend(fontsize=8)
+        # -log10(p): higher = stronger evidence of a shifted label mix; p=0 capped at 1e-16
         pvals = series("label_mix_chi2", "p_value")
-        ax2.bar(idx, [max(p, 1e-12) if p is not None else 0 for p in pvals],
-                color=[status_color[s] for s in series("label_mix_chi2", "status")])
-        ax2.set_yscale("log")
-        ax2.set_ylim(1e-12, 1.5)
-        ax2.axhline(drift_mod.P_VALUE_LIMIT, color="crimson", linestyle="--", linewidth=1,
-                    label=f"p limit {drift_mod.P_VALUE_LIMIT}")
+        heights = [-math.log10(max(p, 1e-16)) if p is not None else 0 for p in pvals]
+        mix_colors = [status_color[s] for s in series("label_mix_chi2", "status")]
+        ax2.bar(idx, heights, color=mix_colors)
+        ax2.scatter(idx, heights, color=mix_colors, s=22, zorder=3)  # visible even at 0
+        ax2.axhline(-math.log10(drift_mod.P_VALUE_LIMIT), color="crimson", linestyle="--",
+                    linewidth=1, label=f"p limit {drift_mod.P_VALUE_LIMIT}")
         ax2.set_xlabel("window")
-        ax2.set_ylabel("chi-square p-value (log)")
+        ax2.set_ylabel("-log10 chi-square p-value")
         ax2.set_title("Label mix vs baseline per window")
         ax2.legend(fontsize=8)
+        for ax in (ax1, ax2):
+            ax.set_xticks(idx)
+            for i, w in zip(idx, windows, strict=True):
+                if w["status"] == drift_mod.INSUFFICIENT:
+                    ax.annotate(f"n={w['n']}", (i, 0), ha="center", va="bottom",
+                                fontsize=7, color="gray", xytext=(0, 2),
+                                textcoords="offset points")
         charts["drift_windows"] = _save(fig, out_dir / "drift_windows.png")
 
     # input statistics: brightness and payload size vs baseline
