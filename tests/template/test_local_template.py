@@ -156,3 +156,41 @@ def test_real_template_functions_get_the_template_environment(app):
     assert "ENDPOINT_NAME" not in serialize.environment
     assert serialize.environment["INLINE_IMAGE_MAX_BYTES"] == "150000"
     assert (serialize.timeout, serialize.memory_size) == (30, 512)
+
+
+def test_function_specs_agree_with_the_sam_translator(template, app, monkeypatch):
+    # GIVEN the template transformed by SAM itself (samtranslator, as `sam deploy` would;
+    # local code URIs replaced by S3 ones, which is all packaging changes)
+    import copy
+
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    sam = copy.deepcopy(template)
+    for name, resource in sam["Resources"].items():
+        for uri in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = f"s3://packaged/{name}"
+    cfn = Translator(
+        managed_policy_map={},
+        sam_parser=Parser(),
+        boto_session=boto3.session.Session(region_name="us-east-1"),
+    ).translate(sam_template=sam, parameter_values={})
+    # THEN every function load_app returns has what CloudFormation would give it
+    for logical_id, spec in app.functions.items():
+        deployed = cfn["Resources"][logical_id]["Properties"]
+        variables = deployed.get("Environment", {}).get("Variables", {})
+        assert set(variables) == set(spec.environment), logical_id
+        for name, value in variables.items():
+            if isinstance(value, str):
+                assert spec.environment[name] == value, (logical_id, name)
+        assert deployed["Handler"] == spec.handler
+        assert deployed["Runtime"] == spec.runtime
+        assert deployed["Timeout"] == spec.timeout
+        assert deployed["MemorySize"] == spec.memory_size
+        assert tuple(deployed["Architectures"]) == spec.architectures
+        layers = [layer["Ref"] for layer in deployed.get("Layers", [])]
+        assert len(layers) == len(spec.layer_dirs), logical_id
+        assert all(layer.startswith("SharedLayer") for layer in layers), logical_id
