@@ -215,7 +215,8 @@ class _Resolver:
             kind = self.resources[name].get("Type", "")
             if kind == STATE_MACHINE_TYPE:  # Ref of a state machine is its ARN
                 return self.get_att(name, "Arn")
-            if name in self.resource_names or kind == FUNCTION_TYPE:  # functions: logical id
+            # functions and tables: the logical id unless resource_names names them
+            if name in self.resource_names or kind in (FUNCTION_TYPE, "AWS::DynamoDB::Table"):
                 return self.physical_name(name)
             raise UnresolvedReference(
                 f"!Ref {name}: pass resource_names={{{name!r}: <local name>}}"

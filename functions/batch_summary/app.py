@@ -1,0 +1,66 @@
+"""Summarize a batch: the last state of BatchClassificationStateMachine.
+
+Reads the Distributed Map's ResultWriter manifest and result files from S3, counts confident
+results per label, images below the threshold and failures by error name, writes
+``summary.json`` beside the manifest and returns the summary (small: counts only, whatever
+the batch size).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scones_shared.batch import read_results, summarize_batch
+from scones_shared.events import require_mapping, require_str
+
+logger = Logger()
+tracer = Tracer(patch_modules=["botocore"])
+metrics = Metrics()
+
+s3 = boto3.client("s3")
+
+
+def read_json(client: Any, bucket: str, key: str) -> Any:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        return json.loads(body.read())
+    finally:
+        body.close()
+
+
+def summarize_map_run(client: Any, event: Any) -> dict[str, Any]:
+    """``{"s3_bucket", "prefix", "result_writer": {"Bucket", "Key"}}`` -> the summary."""
+    event = require_mapping(event)
+    writer = require_mapping(event.get("result_writer"))
+    bucket, manifest_key = require_str(writer, "Bucket"), require_str(writer, "Key")
+    manifest = read_json(client, bucket, manifest_key)
+    outcomes, item_failures = read_results(manifest, lambda key: read_json(client, bucket, key))
+    summary_key = posixpath.join(posixpath.dirname(manifest_key), "summary.json")
+    summary = {
+        "source": f"s3://{require_str(event, 's3_bucket')}/{event.get('prefix') or ''}",
+        **summarize_batch(outcomes, item_failures),
+        "map_run_arn": manifest.get("MapRunArn"),
+        "manifest": f"s3://{bucket}/{manifest_key}",
+        "summary": f"s3://{bucket}/{summary_key}",
+    }
+    client.put_object(Bucket=bucket, Key=summary_key, ContentType="application/json",
+                      Body=json.dumps(summary, indent=2).encode())
+    return summary
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = summarize_map_run(s3, event)
+    for name in ("images", "confident", "below_threshold", "failed"):
+        metrics.add_metric(name=f"Batch{name.title().replace('_', '')}", unit=MetricUnit.Count,
+                           value=summary[name])
+    logger.info("batch summarized", extra=summary)
+    return summary

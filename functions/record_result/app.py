@@ -1,0 +1,131 @@
+"""Record a confident result in the results table: once per image and model version.
+
+The workflow's state after FilterLowConfidence (bucket, key, label, confidence, inferences,
+threshold) arrives as ``result``, with the execution's ARN and the time the state was entered.
+One item per image, keyed ``image`` = ``s3://bucket/key``, holding label, confidence,
+inferences, threshold, model version, execution ARN and time.
+
+"Exactly once": a conditional put writes the item only when the image has no item yet or its
+item came from another model version. Re-running the same image with the same model (a retry,
+a re-upload, a batch over the same prefix, a duplicate EventBridge delivery) leaves the first
+item untouched, so the routing side never sees a result change without a model change.
+The function returns ``result`` unchanged: the workflow's final output stays the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from scones_shared.config import env_str
+from scones_shared.errors import InvalidEventField
+from scones_shared.events import require_list, require_mapping, require_str
+
+logger = Logger()
+tracer = Tracer(patch_modules=["botocore"])
+metrics = Metrics()
+
+RESULTS_TABLE = env_str("RESULTS_TABLE")
+MODEL_VERSION = env_str("MODEL_VERSION")
+
+dynamodb = boto3.client("dynamodb")
+
+# Written when the image has no item yet, or its item came from another model version.
+RECORD_CONDITION = "attribute_not_exists(#image) OR #model_version <> :model_version"
+
+
+@dataclass(frozen=True)
+class ConfidentResult:
+    bucket: str
+    key: str
+    label: str
+    confidence: float
+    inferences: list[float]
+    threshold: float
+    execution_arn: str
+    recorded_at: str
+
+    @property
+    def image(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def _number(event: dict[str, Any], name: str) -> float:
+    value = event.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidEventField(f"{name!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def parse_result(event: Any) -> ConfidentResult:
+    """``{"result": <final output>, "execution_arn": ..., "recorded_at": ...}``."""
+    event = require_mapping(event)
+    result = require_mapping(event.get("result"))
+    inferences = require_list(result, "inferences")
+    if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in inferences):
+        raise InvalidEventField(f"'inferences' must be numbers, got {inferences!r}")
+    return ConfidentResult(
+        bucket=require_str(result, "bucket"),
+        key=require_str(result, "key"),
+        label=require_str(result, "label"),
+        confidence=_number(result, "confidence"),
+        inferences=[float(p) for p in inferences],
+        threshold=_number(result, "threshold"),
+        execution_arn=require_str(event, "execution_arn"),
+        recorded_at=require_str(event, "recorded_at"),
+    )
+
+
+def result_item(result: ConfidentResult, model_version: str) -> dict[str, dict[str, Any]]:
+    """The DynamoDB item (typed attribute values) for one confident result."""
+    return {
+        "image": {"S": result.image},
+        "bucket": {"S": result.bucket},
+        "key": {"S": result.key},
+        "label": {"S": result.label},
+        "confidence": {"N": repr(result.confidence)},
+        "inferences": {"L": [{"N": repr(p)} for p in result.inferences]},
+        "threshold": {"N": repr(result.threshold)},
+        "model_version": {"S": model_version},
+        "execution_arn": {"S": result.execution_arn},
+        "recorded_at": {"S": result.recorded_at},
+    }
+
+
+def record_once(client: Any, table: str, item: dict[str, dict[str, Any]]) -> bool:
+    """Put the item unless this image is already recorded for this model version.
+
+    True when written, False when an item from the same model version already exists.
+    """
+    try:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression=RECORD_CONDITION,
+            ExpressionAttributeNames={"#image": "image", "#model_version": "model_version"},
+            ExpressionAttributeValues={":model_version": item["model_version"]},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = parse_result(event)
+    written = record_once(dynamodb, RESULTS_TABLE, result_item(result, MODEL_VERSION))
+    metrics.add_metric(name="ResultsRecorded" if written else "ResultsAlreadyRecorded",
+                       unit=MetricUnit.Count, value=1)
+    logger.info("result recorded" if written else "result already recorded",
+                extra={"image": result.image, "label": result.label,
+                       "model_version": MODEL_VERSION})
+    return event["result"]
