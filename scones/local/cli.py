@@ -39,7 +39,11 @@ def register(subparsers) -> None:
         "the state machine once per image and print a table and a summary. Exit code 0 when "
         "every image got an answer (SUCCEEDED or THRESHOLD_CONFIDENCE_NOT_MET), 1 otherwise.",
     )
-    run.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    run.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders")
+    run.add_argument("--batch", metavar="DIR", default=None,
+                     help="run the batch state machine (Distributed Map) once over every image "
+                     "of DIR instead of one execution per image; --concurrency is its "
+                     "MaxConcurrency")
     run.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
     run.add_argument("--threshold", type=float, default=None,
                      help="ConfidenceThreshold (default: the template's, 0.93)")
@@ -128,6 +132,12 @@ def run_command(args: argparse.Namespace) -> int:
         write_json,
     )
 
+    if args.batch:
+        if args.paths:
+            return _fail("give either image PATHs or --batch DIR, not both")
+        return batch_command(args)
+    if not args.paths:
+        return _fail("give image files or folders, or --batch DIR")
     try:
         outcome = run_workflow(args.paths, model=args.model, threshold=args.threshold,
                                capture=args.capture, concurrency=args.concurrency,
@@ -141,6 +151,33 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"captures: {args.capture} ({len(outcome.capture_files)} file(s))")
     if args.lambda_log:
         print(f"function logs: {args.lambda_log}")
+    if args.json_out:
+        write_json(outcome.records, args.json_out)
+        print(f"records: {args.json_out}")
+    return exit_code(outcome.records)
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    """`scones run --batch DIR`: one BatchClassificationStateMachine execution over DIR."""
+    from scones.local.batch import BatchFailedError, format_batch_summary, run_batch
+    from scones.local.endpoint import ArtifactError
+    from scones.local.runner import (
+        ImagePathError,
+        ModelNotFoundError,
+        exit_code,
+        format_table,
+        write_json,
+    )
+
+    try:
+        outcome = run_batch(args.batch, model=args.model, threshold=args.threshold,
+                            capture=args.capture, concurrency=args.concurrency,
+                            lambda_log=args.lambda_log)
+    except (ImagePathError, ModelNotFoundError, ArtifactError, BatchFailedError) as exc:
+        return _fail(str(exc))
+    print(format_table(outcome.records))
+    print()
+    print(format_batch_summary(outcome.summary))
     if args.json_out:
         write_json(outcome.records, args.json_out)
         print(f"records: {args.json_out}")

@@ -107,11 +107,15 @@ def local_runtime(
     endpoint_name: str = DEFAULT_ENDPOINT_NAME,
     bucket: str = DEFAULT_BUCKET,
     lambda_log: str | Path | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> Iterator[tuple[EndpointServer, LocalStack]]:
-    """The endpoint and the stack, wired together; both stopped (capture drained) on exit."""
+    """The endpoint and the stack, wired together; both stopped (capture drained) on exit.
+
+    ``parameters``: more template parameter overrides (e.g. ModelVersion for `--batch`).
+    """
     quiet_interpreter_logs()
     server = start_endpoint(require_model(model), endpoint_name=endpoint_name, capture=capture)
-    parameters: dict[str, Any] = {"EndpointName": endpoint_name}
+    parameters = {**(parameters or {}), "EndpointName": endpoint_name}
     if threshold is not None:
         parameters["ConfidenceThreshold"] = threshold
     try:

@@ -1,0 +1,183 @@
+"""`scones run --batch DIR`: the batch state machine over a folder, on this machine.
+
+Starts the local endpoint and stack (:func:`scones.local.runner.local_runtime`) with the
+issue-6 additions (:class:`scones.local.events.LocalEvents`: the batch state machine, real
+ResultWriter files, EventBridge rules), uploads every image of the folder under one prefix,
+starts ONE ``BatchClassificationStateMachine`` execution over that prefix and waits for it.
+Its Distributed Map runs the per-image workflow once per image; the summary comes from the
+batch's last state (BatchSummaryFunction). Each image's record is then read from its own
+per-image execution, exactly as ``scones run`` reads it (:class:`ImageRecord`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scones.local.runner import (
+    DEFAULT_CAPTURE_DIR,
+    DEFAULT_MODEL,
+    ImagePathError,
+    ImageRecord,
+    find_images,
+    local_runtime,
+)
+from scones.local.stack import ExecutionResult, LocalStack
+
+BATCH_PREFIX = "batches"
+DEFAULT_BATCH_CONCURRENCY = 20
+PROGRESS_POLL_S = 0.5
+
+
+class BatchFailedError(Exception):
+    """The batch execution itself did not succeed (it carries the execution's error)."""
+
+
+@dataclass
+class BatchOutcome:
+    records: list[ImageRecord]
+    summary: dict
+    execution: ExecutionResult
+    seconds: float
+
+
+def model_version(model: str | Path) -> str:
+    """What the results table records as the model version: the artifact's SHA-256 prefix
+    (of the model.tar.gz, or of a model directory's files)."""
+    model = Path(model)
+    files = sorted(p for p in model.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   ) if model.is_dir() else [model]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(model).as_posix().encode() if model.is_dir() else b"")
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return f"sha256-{digest.hexdigest()[:16]}"
+
+
+def batch_images(directory: str | Path) -> list[tuple[str, str]]:
+    """(local path, key below the batch prefix) for every image of the folder."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ImagePathError(f"{directory}: --batch takes a folder")
+    return [(image, Path(image).relative_to(directory).as_posix())
+            for image in find_images([directory])]
+
+
+def _count_finished(stack: LocalStack) -> int:
+    sfn, n = stack.client("stepfunctions"), 0
+    for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=stack.state_machine_arn):
+        n += sum(1 for e in page["executions"] if e["status"] != "RUNNING")
+    return n
+
+
+def wait_with_progress(stack: LocalStack, arn: str, batch_input: dict, total: int, *,
+                       timeout: float, progress: bool) -> ExecutionResult:
+    """Wait for the batch, showing how many per-image workflows have finished."""
+    from tqdm import tqdm
+
+    sfn, deadline = stack.client("stepfunctions"), time.monotonic() + timeout
+    with tqdm(total=total, desc="batch", unit="img", disable=not progress,
+              file=sys.stderr) as bar:
+        while time.monotonic() < deadline:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+            bar.update(min(total, _count_finished(stack)) - bar.n)
+            if status != "RUNNING":
+                break
+            time.sleep(PROGRESS_POLL_S)
+    return stack.wait(arn, batch_input, timeout=max(1.0, deadline - time.monotonic()))
+
+
+def read_outcomes(stack: LocalStack, summary: dict) -> tuple[list[dict], list[dict]]:
+    """The per-image outcomes and item failures from the batch's ResultWriter files."""
+    from scones_shared.batch import read_results  # the shared layer (importable once started)
+
+    s3 = stack.client("s3")
+
+    def read_json(uri_or_key: str, bucket: str) -> Any:
+        return json.loads(s3.get_object(Bucket=bucket, Key=uri_or_key)["Body"].read())
+
+    bucket, _, manifest_key = summary["manifest"].removeprefix("s3://").partition("/")
+    manifest = read_json(manifest_key, bucket)
+    return read_results(manifest, lambda key: read_json(key, bucket))
+
+
+def image_records(stack: LocalStack, images: list[tuple[str, str]], prefix: str,
+                  outcomes: list[dict], item_failures: list[dict]) -> list[ImageRecord]:
+    """One record per image, in folder order, read from each per-image execution."""
+    by_key = {outcome["s3_key"]: outcome for outcome in outcomes if outcome.get("s3_key")}
+    failure = item_failures[0] if item_failures else {}
+    records = []
+    for image, relative in images:
+        outcome = by_key.get(prefix + relative)
+        if outcome is None:  # the item processor failed: no per-image execution to read
+            records.append(ImageRecord(
+                image=image, status="FAILED",
+                error=failure.get("error") or "BatchItemMissing",
+                cause=failure.get("cause") or "the batch reported no outcome for this image",
+                label=None, confidence=None, inferences=None))
+            continue
+        key_input = {"image_data": "", "s3_bucket": stack.bucket, "s3_key": prefix + relative}
+        result = stack.wait(outcome["execution_arn"], key_input)
+        records.append(ImageRecord.from_execution(image, result))
+    return records
+
+
+def run_batch(
+    directory: str | Path,
+    *,
+    model: str | Path = DEFAULT_MODEL,
+    threshold: float | None = None,
+    capture: str | None = str(DEFAULT_CAPTURE_DIR),
+    concurrency: int = DEFAULT_BATCH_CONCURRENCY,
+    lambda_log: str | Path | None = None,
+    progress: bool = True,
+    timeout: float = 3600.0,
+) -> BatchOutcome:
+    """Upload the folder, run BatchClassificationStateMachine over it, read every record."""
+    from scones.local.events import LocalEvents
+
+    images = batch_images(directory)
+    parameters = {"BatchMaxConcurrency": concurrency, "ModelVersion": model_version(model)}
+    with local_runtime(model, capture=capture, threshold=threshold, lambda_log=lambda_log,
+                       parameters=parameters) as (_server, stack), LocalEvents(stack) as events:
+        prefix = f"{BATCH_PREFIX}/{uuid.uuid4().hex[:8]}/"
+        for image, relative in images:
+            stack.upload(image, prefix + relative)
+        started = time.perf_counter()
+        batch_input = {"s3_bucket": stack.bucket, "prefix": prefix}
+        arn = stack.client("stepfunctions").start_execution(
+            stateMachineArn=events.batch_state_machine_arn,
+            name=f"batch-{uuid.uuid4()}", input=json.dumps(batch_input))["executionArn"]
+        execution = wait_with_progress(stack, arn, batch_input, len(images),
+                                       timeout=timeout, progress=progress)
+        seconds = time.perf_counter() - started
+        if not execution.succeeded:
+            raise BatchFailedError(f"batch {execution.status}: {execution.error}: "
+                                   f"{execution.cause}")
+        summary = execution.output
+        outcomes, item_failures = read_outcomes(stack, summary)
+        records = image_records(stack, images, prefix, outcomes, item_failures)
+    summary = {**summary, "seconds": round(seconds, 3),
+               "images_per_second": round(len(images) / seconds, 2) if seconds else None}
+    return BatchOutcome(records=records, summary=summary, execution=execution, seconds=seconds)
+
+
+def format_batch_summary(summary: dict) -> str:
+    labels = ", ".join(f"{label}: {n}" for label, n in summary["by_label"].items()) or "none"
+    failed = ", ".join(f"{error}: {n}" for error, n in summary["failed_by_error"].items())
+    return (
+        f"batch of {summary['images']} images: {summary['confident']} confident ({labels}), "
+        f"{summary['below_threshold']} below the threshold, {summary['failed']} failed"
+        f"{f' ({failed})' if failed else ''} in {summary['seconds']} s "
+        f"({summary['images_per_second']} images/s)\n"
+        f"results: {summary['manifest']}\nsummary: {summary['summary']}"
+    )
