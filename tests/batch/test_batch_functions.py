@@ -1,0 +1,121 @@
+"""RecordResultFunction, SendToReviewFunction and the batch summary: their pure logic in moto."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from scones.local.lambdas import load_handler
+from scones.local.stack import load_local_app
+
+RESULT = {"bucket": "scones-local-images", "key": "incoming/a.png", "label": "bicycle",
+          "confidence": 0.97, "inferences": [0.97, 0.03], "threshold": 0.93}
+CAUGHT = {"bucket": "scones-local-images", "key": "incoming/b.png", "label": "motorcycle",
+          "confidence": 0.6, "inferences": [0.4, 0.6], "class_labels": ["bicycle", "motorcycle"],
+          "content_type": "image/png",
+          "error": {"Error": "THRESHOLD_CONFIDENCE_NOT_MET", "Cause": "below 0.93"}}
+
+
+@pytest.fixture(scope="module")
+def app():
+    return load_local_app()
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        yield
+
+
+def module_of(app, logical_id):
+    """The function's app.py imported as Lambda would (its environment from the template)."""
+    return load_handler(app.functions[logical_id]).module
+
+
+def test_record_once_writes_one_item_per_image_and_model_version(app, aws):
+    record = module_of(app, "RecordResultFunction")
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "image", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "image", "AttributeType": "S"}])
+    event = {"result": RESULT, "execution_arn": "arn:1", "recorded_at": "2026-01-01T00:00:00Z"}
+    first = record.result_item(record.parse_result(event), "v1")
+    again = record.result_item(record.parse_result({**event, "execution_arn": "arn:2"}), "v1")
+    newer = record.result_item(record.parse_result({**event, "execution_arn": "arn:3"}), "v2")
+    # WHEN the same image is recorded twice with one model, then with a new model
+    assert record.record_once(client, "t", first) is True
+    assert record.record_once(client, "t", again) is False
+    kept = client.get_item(TableName="t", Key={"image": {"S": "s3://scones-local-images/incoming/a.png"}})
+    # THEN the re-run changed nothing
+    assert kept["Item"]["execution_arn"]["S"] == "arn:1"
+    # AND a new model version replaces the item (still one item)
+    assert record.record_once(client, "t", newer) is True
+    items = client.scan(TableName="t")["Items"]
+    assert len(items) == 1 and items[0]["model_version"]["S"] == "v2"
+    assert items[0]["label"]["S"] == "bicycle" and float(items[0]["confidence"]["N"]) == 0.97
+
+
+GOOD_EVENT = {"result": RESULT, "execution_arn": "arn:1", "recorded_at": "t"}
+
+
+@pytest.mark.parametrize(("bad", "error"), [
+    ({**GOOD_EVENT, "result": {**RESULT, "confidence": "high"}}, "InvalidEventField"),
+    ({"result": RESULT, "recorded_at": "t"}, "MissingEventField"),
+    ({**GOOD_EVENT, "result": {**RESULT, "inferences": ["x"]}}, "InvalidEventField"),
+    ({**GOOD_EVENT, "result": "not an object"}, "InvalidEventField"),
+])
+def test_bad_record_events_fail_with_named_errors(app, bad, error):
+    record = module_of(app, "RecordResultFunction")
+    with pytest.raises(Exception) as info:
+        record.parse_result(bad)
+    assert type(info.value).__name__ == error
+
+
+def test_send_to_review_copies_the_image_and_writes_its_inferences(app, aws):
+    review = module_of(app, "SendToReviewFunction")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="scones-local-images")
+    s3.put_object(Bucket="scones-local-images", Key="incoming/b.png", Body=b"\x89PNG...")
+    record = review.review_record({"result": CAUGHT, "execution_arn": "arn:9"}, "v1")
+    # WHEN the image is sent to review (twice: idempotent)
+    keys = review.send_to_review(s3, record, "review/")
+    assert review.send_to_review(s3, record, "review/") == keys
+    # THEN the copy and its sidecar are under the review prefix
+    assert keys == ("review/incoming/b.png", "review/incoming/b.png.json")
+    copy = s3.get_object(Bucket="scones-local-images", Key=keys[0])
+    assert copy["Body"].read() == b"\x89PNG..." and copy["Metadata"]["label"] == "motorcycle"
+    sidecar = json.loads(s3.get_object(Bucket="scones-local-images", Key=keys[1])["Body"].read())
+    assert sidecar["inferences"] == {"bicycle": 0.4, "motorcycle": 0.6}
+    assert sidecar["error"] == "THRESHOLD_CONFIDENCE_NOT_MET" and sidecar["true_label"] is None
+
+
+def test_review_refuses_an_image_already_under_the_review_prefix(app):
+    review = module_of(app, "SendToReviewFunction")
+    with pytest.raises(Exception) as info:
+        review.review_keys("review/x.png", "review/")
+    assert type(info.value).__name__ == "InvalidEventField"
+
+
+def test_summary_counts_labels_below_threshold_and_failures_by_error(app):
+    module_of(app, "BatchSummaryFunction")  # makes the shared layer importable
+    from scones_shared.batch import read_results, summarize_batch
+
+    outcomes = [
+        {"s3_key": "a", "status": "SUCCEEDED", "label": "bicycle"},
+        {"s3_key": "b", "status": "SUCCEEDED", "label": "motorcycle"},
+        {"s3_key": "c", "status": "SUCCEEDED", "label": "bicycle"},
+        {"s3_key": "d", "status": "FAILED", "error": "THRESHOLD_CONFIDENCE_NOT_MET"},
+        {"s3_key": "e", "status": "FAILED", "error": "NotAnImage"},
+    ]
+    files = {"s/SUCCEEDED_0.json": [{"Output": json.dumps(o)} for o in outcomes],
+             "s/FAILED_0.json": [{"Error": "States.Runtime", "Cause": "boom"}]}
+    manifest = {"ResultFiles": {"SUCCEEDED": [{"Key": "s/SUCCEEDED_0.json"}],
+                                "FAILED": [{"Key": "s/FAILED_0.json"}], "PENDING": []}}
+    read, failures = read_results(manifest, files.__getitem__)
+    summary = summarize_batch(read, failures)
+    assert summary == {"images": 6, "confident": 3, "by_label": {"bicycle": 2, "motorcycle": 1},
+                       "below_threshold": 1, "failed": 2,
+                       "failed_by_error": {"NotAnImage": 1, "States.Runtime": 1}}
