@@ -23,12 +23,13 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from scones_shared.config import env_int, env_labels, env_probability, env_str
 from scones_shared.errors import CorruptImage, MissingConfiguration, NotAnImage
 from scones_shared.images import inspect_image
 
 from scones.monitor import drift, stats
-from scones.monitor.captures import parse_time, read_captures
+from scones.monitor.captures import parse_s3_uri, parse_time, read_captures
 
 logger = Logger()
 tracer = Tracer()
@@ -90,12 +91,28 @@ def publish(values: dict[str, float], label_counts: dict[str, int]) -> None:
             metric.add_dimension(name="Label", value=label)
 
 
+# Warm invocations reuse the baseline while its ETag is unchanged (model.tar.gz holds the
+# weights too: no need to download megabytes every few minutes).
+_baseline_cache: dict[str, tuple[str, drift.Baseline]] = {}
+
+
 @tracer.capture_method
 def load_baseline() -> drift.Baseline | None:
     if not BASELINE_S3_URI:
         return None
+    bucket, key = parse_s3_uri(BASELINE_S3_URI)
+    try:
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchBucket"):
+            raise drift.BaselineNotFound(f"baseline not found: {BASELINE_S3_URI}") from exc
+        raise
+    cached = _baseline_cache.get(BASELINE_S3_URI)
+    if cached and cached[0] == etag:
+        return cached[1]
     baseline = drift.load_baseline(BASELINE_S3_URI, s3_client=s3)
     drift.check_labels(baseline, CLASS_LABELS)  # BaselineLabelMismatch: fail loudly
+    _baseline_cache[BASELINE_S3_URI] = (etag, baseline)
     return baseline
 
 
@@ -103,13 +120,14 @@ def load_baseline() -> drift.Baseline | None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    baseline = load_baseline()  # first: a bad baseline fails the run before any reading
     until = window_end(event)
     since = until - timedelta(minutes=WINDOW_MINUTES)
     result = read_captures(
         CAPTURE_S3_URI, labels=CLASS_LABELS, threshold=CONFIDENCE_THRESHOLD, since=since,
         until=until, inspect_image=header_stats, s3_client=s3,
     )
-    computed = window_metrics(result.rows, CLASS_LABELS, CONFIDENCE_THRESHOLD, load_baseline())
+    computed = window_metrics(result.rows, CLASS_LABELS, CONFIDENCE_THRESHOLD, baseline)
     values = {**computed["values"], "SkippedRecords": result.n_skipped}
     publish(values, computed["label_counts"])
     logger.info(

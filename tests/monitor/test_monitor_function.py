@@ -170,3 +170,36 @@ def test_template_gives_the_function_its_configuration(repo_root):
     assert env["CLASS_LABELS"] == "bicycle,motorcycle"
     assert (env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]) == (
         NAMESPACE, SERVICE)
+
+
+def test_warm_invocations_reuse_the_baseline_until_it_changes(aws, repo_root, capsys):
+    # GIVEN a baseline in S3 and a function that has run once
+    aws.put_object(Bucket=BUCKET, Key="models/baseline.json",
+                   Body=json.dumps(make_baseline(seed=1)).encode())
+    put_items(aws, traffic(40, T0 + timedelta(minutes=1), rng=random.Random(5), step_s=20))
+    function = load_function(repo_root, baseline_uri=f"s3://{BUCKET}/models/baseline.json")
+    gets: list[str] = []
+    function.module.s3.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: gets.append(params["Key"]))
+    invoke(function, scheduled_event(EVENT_TIME))
+    assert gets.count("models/baseline.json") == 1
+
+    # WHEN it runs again (warm), then after the baseline object is replaced
+    invoke(function, scheduled_event(EVENT_TIME))
+    unchanged = gets.count("models/baseline.json")
+    aws.put_object(Bucket=BUCKET, Key="models/baseline.json",
+                   Body=json.dumps(make_baseline(seed=2)).encode())
+    invoke(function, scheduled_event(EVENT_TIME))
+
+    # THEN the unchanged baseline was not downloaded again; the new one was
+    assert unchanged == 1
+    assert gets.count("models/baseline.json") == 2
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_missing_baseline_object_is_a_named_error(aws, repo_root):
+    # GIVEN a BaselineS3Uri that points at nothing WHEN the schedule fires
+    function = load_function(repo_root, baseline_uri=f"s3://{BUCKET}/models/missing.json")
+    result = function.invoke(scheduled_event(EVENT_TIME))
+    # THEN the invocation fails by name (MonitorCapturesErrorsAlarm watches the Errors metric)
+    assert result.failed and result.error_type == "BaselineNotFound"
