@@ -21,7 +21,8 @@ UPLOAD = {
 
 def test_unquoted_placeholders_become_json_values_and_quoted_ones_text():
     # GIVEN a template with a placeholder outside and one inside a JSON string
-    transformer = {"InputPathsMap": {"key": "$.detail.object.key", "bucket": "$.detail.bucket.name"},
+    transformer = {"InputPathsMap": {"key": "$.detail.object.key",
+                                     "bucket": "$.detail.bucket.name"},
                    "InputTemplate": '{"s3_key": <key>, "where": "s3://<bucket>/<key>"}'}
     # WHEN it is applied
     out = json.loads(transform_input(UPLOAD, transformer))
