@@ -40,10 +40,17 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
-from scones.local.stack import LocalStack, local_resources
+from scones.local.stack import (
+    DEFAULT_BUCKET,
+    DEFAULT_STACK_NAME,
+    REGION,
+    LocalStack,
+    local_resources,
+)
 from scones.local.template import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_PARTITION,
+    SamApp,
     _Resolver,  # the template's own intrinsic-function evaluator
 )
 
@@ -174,23 +181,22 @@ class Delivery:
     result: str  # execution ARN or SNS message id
 
 
-def template_resolver(stack: LocalStack) -> _Resolver:
-    """The template's evaluator with the names and ARNs the local stack deployed."""
-    resources = local_resources(stack.app.template, bucket=stack.bucket,
-                                stack_name=stack.stack_name)
-    pseudo = {"AWS::Region": stack.client("sts").meta.region_name,
-              "AWS::AccountId": DEFAULT_ACCOUNT_ID, "AWS::Partition": DEFAULT_PARTITION,
-              "AWS::StackName": stack.stack_name, "AWS::URLSuffix": "amazonaws.com"}
-    return _Resolver(stack.app.template, stack.app.parameters, pseudo,
+def template_resolver(app: SamApp, *, bucket: str = DEFAULT_BUCKET,
+                      stack_name: str = DEFAULT_STACK_NAME) -> _Resolver:
+    """The template's evaluator with the names and ARNs the local stack deploys."""
+    resources = local_resources(app.template, bucket=bucket, stack_name=stack_name)
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": DEFAULT_ACCOUNT_ID,
+              "AWS::Partition": DEFAULT_PARTITION, "AWS::StackName": stack_name,
+              "AWS::URLSuffix": "amazonaws.com"}
+    return _Resolver(app.template, app.parameters, pseudo,
                      {r.logical_id: r.ref for r in resources},
                      {r.logical_id: r.arn for r in resources})
 
 
-def load_rules(stack: LocalStack) -> list[Rule]:
+def load_rules(app: SamApp, resolver: _Resolver) -> list[Rule]:
     """The template's rules (Condition honoured) with patterns and targets resolved."""
-    resolver = template_resolver(stack)
     rules = []
-    for logical_id, resource in stack.app.template["Resources"].items():
+    for logical_id, resource in app.template["Resources"].items():
         if resource.get("Type") != RULE_TYPE:
             continue
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
@@ -331,7 +337,7 @@ class LocalEvents:
                          *sfn_integration_patches()]
         for patch in self._patches:
             patch.start()
-        self.rules = load_rules(self.stack)
+        self.rules = load_rules(self.stack.app, self._resolver())
         self._create_batch_state_machine()
         self._machines = [self.stack.state_machine_arn] + (
             [self.batch_state_machine_arn] if self.batch_state_machine_arn else [])
@@ -356,11 +362,15 @@ class LocalEvents:
         self.stop()
 
     # -- set-up
+    def _resolver(self) -> _Resolver:
+        return template_resolver(self.stack.app, bucket=self.stack.bucket,
+                                 stack_name=self.stack.stack_name)
+
     def _create_batch_state_machine(self) -> None:
         machine = self.stack.app.state_machines.get(BATCH_STATE_MACHINE)
         if machine is None:
             return
-        resolver = template_resolver(self.stack)
+        resolver = self._resolver()
         props = self.stack.app.template["Resources"][BATCH_STATE_MACHINE]["Properties"]
         name = resolver.resolve(props.get("Name")) or machine.name
         sfn = self.stack.client("stepfunctions")
