@@ -23,8 +23,9 @@ one predictor thread concatenates whatever is waiting, runs ``predict_fn`` once 
 request its row. Every successful response is captured (see :mod:`scones.local.capture`)
 before it is sent.
 
-Every invocation goes through :meth:`LocalEndpoint.invoke`, the one place where a later fault
-injection switch would sit.
+Fault injection: an optional :class:`scones.local.faults.FaultPlan` (``LocalEndpoint.faults``)
+is consulted once per SageMaker Runtime request, before the model runs (throttling, 5xx,
+model-not-ready, delays, dropped connections).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from types import ModuleType
 from urllib.parse import unquote
 
 from scones.local.capture import CaptureConfig, CaptureEvent, CaptureWriter
+from scones.local.faults import FaultPlan
 
 DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
 DEFAULT_VARIANT_NAME = "AllTraffic"
@@ -251,8 +253,10 @@ class LocalEndpoint:
         variant_name: str = DEFAULT_VARIANT_NAME,
         capture: CaptureWriter | None = None,
         max_batch: int = 64,
+        faults: FaultPlan | None = None,
     ):
         self.loaded = loaded
+        self.faults = faults
         self.endpoint_name, self.variant_name = endpoint_name, variant_name
         self.capture = capture
         self.batcher = MicroBatcher(loaded, max_batch=max_batch)
@@ -398,6 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_aws_error(400, "ValidationError", {"message": message})
             return
         body = self._read_body()
+        if self.endpoint.faults is not None and self.endpoint.faults.apply(self, body):
+            return
         try:
             result = self._invoke(body)
         except ModelServerError as exc:
@@ -473,6 +479,7 @@ def start_endpoint(
     port: int = 0,
     threads: int | None = None,
     verbose: bool = False,
+    faults: FaultPlan | None = None,
 ) -> EndpointServer:
     """Load ``model`` and start serving it in background threads; returns the running server."""
     loaded = load_model(model, threads=threads)
@@ -483,6 +490,6 @@ def start_endpoint(
             sampling_percentage=sampling_percentage,
         ))
     endpoint = LocalEndpoint(loaded, endpoint_name=endpoint_name, variant_name=variant_name,
-                             capture=writer)
+                             capture=writer, faults=faults)
     server = EndpointServer(endpoint, host, port, verbose=verbose)
     return server.start()

@@ -45,6 +45,10 @@ class ImageAccessDenied(WorkflowError):
     """S3 refused to read the object (403): wrong bucket for this stack or a policy problem."""
 
 
+class ImageStoreUnavailable(WorkflowError):
+    """S3 still answered SlowDown / 5xx after the SDK's own retries (with backoff) in the task."""
+
+
 class NotAnImage(WorkflowError):
     """The bytes do not start with the signature of a supported image format."""
 

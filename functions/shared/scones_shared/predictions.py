@@ -18,8 +18,12 @@ def probability_problem(values: Any, labels: Sequence[str]) -> str | None:
         return f"expected {len(labels)} probabilities ({', '.join(labels)}), got {len(values)}"
     for value in values:
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not is_number or not math.isfinite(value):
-            return f"{value!r} is not a finite number"
+        try:
+            finite = is_number and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float (found by tests/fuzz)
+            finite = False
+        if not finite:
+            return f"{str(value)[:40]!r} is not a finite number"
         if not 0.0 <= value <= 1.0:
             return f"{value!r} is not a probability in [0, 1]"
     total = math.fsum(values)

@@ -6,15 +6,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scones_shared.errors import ImageAccessDenied, ImageNotFound
+from scones_shared.errors import ImageAccessDenied, ImageNotFound, ImageStoreUnavailable
 from scones_shared.images import check_size
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 _DENIED = {"AccessDenied", "AllAccessDisabled", "403"}
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"}
 
 
 def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> bytes:
-    """The object's bytes; ImageNotFound / ImageAccessDenied / ImageTooLarge when it cannot be."""
+    """The object's bytes; ImageNotFound / ImageAccessDenied / ImageStoreUnavailable /
+    ImageTooLarge when it cannot be."""
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -23,6 +25,8 @@ def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> bytes:
             raise ImageNotFound(f"s3://{bucket}/{key} does not exist ({code})") from None
         if code in _DENIED:
             raise ImageAccessDenied(f"s3://{bucket}/{key} cannot be read ({code})") from None
+        if code in _UNAVAILABLE:  # the SDK has already retried these with backoff
+            raise ImageStoreUnavailable(f"s3://{bucket}/{key} unavailable ({code})") from None
         raise
     body = response["Body"]
     try:
