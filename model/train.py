@@ -47,6 +47,7 @@ class TrainConfig:
     label_smoothing: float = 0.1  # keeps logits finite; 0.2 capped probabilities below 0.93
     crop_pad: int = 4  # reflect padding for random crops (pixels)
     cutout: int = 8  # side of the square erased per image (pixels; 0 = off)
+    cutmix: float = 0.0  # probability that a batch gets CutMix (box from a shuffled partner)
     ema: float = 0.99  # per-step decay of the weight average that gets served (0 = off)
     tta_flip: bool = True  # average predictions over the image and its mirror
     calibration_fraction: float = 0.1  # share of images that only fit the temperature
@@ -93,6 +94,19 @@ def augment(batch: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> t
     return batch
 
 
+def cutmix(batch: torch.Tensor, targets: torch.Tensor, gen: torch.Generator):
+    """Paste a random box from a shuffled partner; returns (batch, partner targets, kept area)."""
+    n, _, size, _ = batch.shape
+    partner = torch.randperm(n, generator=gen)
+    lam = float(torch.rand(1, generator=gen).item())  # Beta(1, 1): uniform share kept
+    side = int(size * math.sqrt(1 - lam))
+    y0 = int(torch.randint(0, size - side + 1, (1,), generator=gen))
+    x0 = int(torch.randint(0, size - side + 1, (1,), generator=gen))
+    mixed = batch.clone()
+    mixed[:, :, y0 : y0 + side, x0 : x0 + side] = batch[partner, :, y0 : y0 + side, x0 : x0 + side]
+    return mixed, targets[partner], 1 - side * side / (size * size)
+
+
 def train_member(
     images: torch.Tensor, targets: torch.Tensor, num_classes: int, config: TrainConfig,
     seed: int, progress=None,
@@ -128,8 +142,17 @@ def train_member(
             idx = order[start : start + config.batch_size]
             if len(idx) < 2:
                 continue
-            batch = augment(images[idx], config, gen).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(net(batch), targets[idx], label_smoothing=config.label_smoothing)
+            batch = augment(images[idx], config, gen)
+            y = targets[idx]
+            if config.cutmix and torch.rand(1, generator=gen).item() < config.cutmix:
+                batch, y_mix, lam = cutmix(batch, y, gen)
+            else:
+                y_mix, lam = y, 1.0
+            out = net(batch.contiguous(memory_format=torch.channels_last))
+            loss = lam * F.cross_entropy(out, y, label_smoothing=config.label_smoothing)
+            if lam < 1.0:
+                loss = loss + (1 - lam) * F.cross_entropy(
+                    out, y_mix, label_smoothing=config.label_smoothing)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
             optimizer.zero_grad(set_to_none=True)
