@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -119,3 +120,20 @@ def test_summary_counts_labels_below_threshold_and_failures_by_error(app):
     assert summary == {"images": 6, "confident": 3, "by_label": {"bicycle": 2, "motorcycle": 1},
                        "below_threshold": 1, "failed": 2,
                        "failed_by_error": {"NotAnImage": 1, "States.Runtime": 1}}
+
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def test_the_shipped_events_are_accepted_by_the_new_functions(app):
+    # GIVEN events/<function>.json for `sam local invoke -e` / `scones invoke`
+    record = module_of(app, "RecordResultFunction")
+    review = module_of(app, "SendToReviewFunction")
+    # THEN each parses with its function's own parser
+    assert record.parse_result(json.loads((EVENTS / "record_result.json").read_text())).image
+    reviewed = review.review_record(json.loads((EVENTS / "send_to_review.json").read_text()), "v")
+    assert reviewed["error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
+    batch = json.loads((EVENTS / "batch_input.json").read_text())
+    assert set(batch) == {"s3_bucket", "prefix"} and batch["prefix"].endswith("/")
+    summary = json.loads((EVENTS / "batch_summary.json").read_text())
+    assert summary["result_writer"]["Key"].endswith("manifest.json")
