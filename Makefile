@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data/cifar100-bicycle-motorcycle
+# checkov pins boto3 1.35 (aws-sam-cli pins 1.43): it lives in its own virtualenv
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint test test-fast validate build deploy demo bench clean
@@ -19,10 +22,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv with every dependency (torch CPU, moto, sam, sagemaker)
 
-lint: install ## ruff, cfn-lint (with serverless rules) and sam validate --lint
+$(CHECKOV):
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q 'checkov==3.3.30'
+
+lint: install $(CHECKOV) ## ruff, cfn-lint (serverless rules), sam validate --lint, checkov
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(BIN)/sam validate --lint
+	$(CHECKOV) --config-file .checkov.yaml
 
 validate: lint
 
