@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scones.local.events import LocalEvents
 from scones.local.runner import (
     DEFAULT_CAPTURE_DIR,
     DEFAULT_MODEL,
@@ -71,25 +72,20 @@ def batch_images(directory: str | Path) -> list[tuple[str, str]]:
             for image in find_images([directory])]
 
 
-def _count_finished(stack: LocalStack) -> int:
-    sfn, n = stack.client("stepfunctions"), 0
-    for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=stack.state_machine_arn):
-        n += sum(1 for e in page["executions"] if e["status"] != "RUNNING")
-    return n
-
-
-def wait_with_progress(stack: LocalStack, arn: str, batch_input: dict, total: int, *,
+def wait_with_progress(events: LocalEvents, arn: str, batch_input: dict, total: int, *,
                        timeout: float, progress: bool) -> ExecutionResult:
     """Wait for the batch, showing how many per-image workflows have finished."""
     from tqdm import tqdm
 
+    stack = events.stack
     sfn, deadline = stack.client("stepfunctions"), time.monotonic() + timeout
+    already = events.ended[stack.state_machine_arn]
     with tqdm(total=total, desc="batch", unit="img", disable=not progress,
               file=sys.stderr) as bar:
         while time.monotonic() < deadline:
             status = sfn.describe_execution(executionArn=arn)["status"]
-            bar.update(min(total, _count_finished(stack)) - bar.n)
+            done = events.ended[stack.state_machine_arn] - already
+            bar.update(min(total, done) - bar.n)
             if status != "RUNNING":
                 break
             time.sleep(PROGRESS_POLL_S)
@@ -143,8 +139,6 @@ def run_batch(
     timeout: float = 3600.0,
 ) -> BatchOutcome:
     """Upload the folder, run BatchClassificationStateMachine over it, read every record."""
-    from scones.local.events import LocalEvents
-
     images = batch_images(directory)
     parameters = {"BatchMaxConcurrency": concurrency, "ModelVersion": model_version(model)}
     with local_runtime(model, capture=capture, threshold=threshold, lambda_log=lambda_log,
@@ -157,7 +151,7 @@ def run_batch(
         arn = stack.client("stepfunctions").start_execution(
             stateMachineArn=events.batch_state_machine_arn,
             name=f"batch-{uuid.uuid4()}", input=json.dumps(batch_input))["executionArn"]
-        execution = wait_with_progress(stack, arn, batch_input, len(images),
+        execution = wait_with_progress(events, arn, batch_input, len(images),
                                        timeout=timeout, progress=progress)
         seconds = time.perf_counter() - started
         if not execution.succeeded:

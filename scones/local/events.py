@@ -16,7 +16,8 @@ template's issue-6 resources do on AWS:
   forwards every ``aws.s3`` event to an SQS queue this module drains. ``Step Functions Execution
   Status Change`` events are built from ``DescribeExecution`` (AWS's event shape: status, error,
   cause, input, ...) for executions of the template's state machines that end FAILED,
-  TIMED_OUT or ABORTED (the statuses an alert cares about; RUNNING/SUCCEEDED are not emitted).
+  TIMED_OUT or ABORTED (the statuses an alert cares about; RUNNING/SUCCEEDED are not emitted);
+  moto's execution worker tells us when one ends (its ``terminated`` hook), no polling.
 * **The batch state machine** (``BatchClassificationStateMachine``), created beside the
   per-image one under the name its template ``Name`` gives it.
 * **ResultWriter files.** moto writes only an empty ``manifest.json``; here the Distributed
@@ -30,10 +31,12 @@ template's issue-6 resources do on AWS:
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -314,6 +317,7 @@ class LocalEvents:
     deliveries: list[Delivery] = field(default_factory=list)
     batch_state_machine_arn: str | None = None
     errors: list[str] = field(default_factory=list)
+    ended: Counter = field(default_factory=Counter)  # state machine ARN -> executions ended
 
     def __post_init__(self) -> None:
         self._seen: set[str] = set()
@@ -322,6 +326,7 @@ class LocalEvents:
         self._lock = threading.Lock()
         self._pump_lock = threading.Lock()
         self._patches: list = []
+        self._ended: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._tap_queue: str | None = None
         self._alert_queue: str | None = None
         self._machines: list[str] = []
@@ -331,9 +336,18 @@ class LocalEvents:
         from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
             resource_eval_s3,
         )
+        from moto.stepfunctions.parser.backend import execution as moto_execution
+
+        communication = moto_execution.BaseExecutionWorkerCommunication
+        original_terminated = communication.terminated
+
+        def terminated(worker_communication) -> None:
+            original_terminated(worker_communication)
+            self._on_terminated(worker_communication.execution)
 
         self._patches = [mock.patch.object(resource_eval_s3.ResourceEvalS3, "_handle_put_object",
                                            staticmethod(_write_result_files)),
+                         mock.patch.object(communication, "terminated", terminated),
                          *sfn_integration_patches()]
         for patch in self._patches:
             patch.start()
@@ -442,22 +456,28 @@ class LocalEvents:
                                    ReceiptHandle=message["ReceiptHandle"])
                 n += 1
 
+    def _on_terminated(self, execution: Any) -> None:
+        """Called by moto when an execution ends (any state machine, any thread)."""
+        status = getattr(execution.exec_status, "value", execution.exec_status)
+        with self._lock:
+            self.ended[execution.state_machine_arn] += 1
+        if status in ALERT_STATUSES and execution.state_machine_arn in self._machines:
+            self._ended.put(execution.execution_arn)
+
     def pump_status_changes(self) -> int:
         sfn, n = self.stack.client("stepfunctions"), 0
-        for machine in self._machines:
-            for status in ALERT_STATUSES:
-                pages = sfn.get_paginator("list_executions").paginate(
-                    stateMachineArn=machine, statusFilter=status)
-                for page in pages:
-                    for item in page["executions"]:
-                        if item["executionArn"] in self._seen:
-                            continue
-                        self._seen.add(item["executionArn"])
-                        description = sfn.describe_execution(executionArn=item["executionArn"])
-                        self.route(status_change_event(description, account=DEFAULT_ACCOUNT_ID,
-                                                       region=sfn.meta.region_name))
-                        n += 1
-        return n
+        while True:
+            try:
+                arn = self._ended.get_nowait()
+            except queue.Empty:
+                return n
+            if arn in self._seen:
+                continue
+            self._seen.add(arn)
+            description = sfn.describe_execution(executionArn=arn)
+            self.route(status_change_event(description, account=DEFAULT_ACCOUNT_ID,
+                                           region=sfn.meta.region_name))
+            n += 1
 
     def pump(self) -> int:
         """Deliver everything pending now; the number of events handled."""
