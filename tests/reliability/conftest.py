@@ -43,3 +43,10 @@ def module_env():
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         yield
+
+
+@pytest.fixture(scope="session")
+def dark_image(shared_data) -> Path:
+    """A real PNG the brightness model is unconfident about (mean <= 0.4: 0.60 motorcycle)."""
+    return next(p for p in sorted((shared_data / "train").glob("*.png"))
+                if mean_brightness(p) <= 0.4)
