@@ -9,7 +9,12 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from scones_shared.errors import ImageAccessDenied, ImageNotFound, ImageTooLarge
+from scones_shared.errors import (
+    ImageAccessDenied,
+    ImageNotFound,
+    ImageStoreUnavailable,
+    ImageTooLarge,
+)
 from scones_shared.storage import read_object
 
 
@@ -48,9 +53,22 @@ def test_s3_errors_become_named_errors(s3_stub, code, status, error):
         read_object(client, "b", "k.png", max_bytes=1000)
 
 
-def test_transient_s3_errors_are_not_disguised(s3_stub):
+@pytest.mark.parametrize(("code", "status"), [("SlowDown", 503), ("InternalError", 500)])
+def test_s3_still_failing_after_sdk_retries_is_named(s3_stub, code, status):
     client, stubber = s3_stub
-    stubber.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503)
+    # GIVEN S3 still answering SlowDown / 5xx after the SDK's own retries
+    stubber.add_client_error("get_object", service_error_code=code, http_status_code=status)
+    # WHEN the image is read  THEN ImageStoreUnavailable (the SDK's retries are spent)
+    with pytest.raises(ImageStoreUnavailable, match=code):
+        read_object(client, "b", "k.png", max_bytes=1000)
+
+
+def test_unexpected_s3_errors_are_not_disguised(s3_stub):
+    client, stubber = s3_stub
+    # GIVEN an S3 error with no workflow meaning  THEN it surfaces as S3 raised it
+    stubber.add_client_error(
+        "get_object", service_error_code="InvalidObjectState", http_status_code=403
+    )
     with pytest.raises(ClientError):
         read_object(client, "b", "k.png", max_bytes=1000)
 
