@@ -449,6 +449,7 @@ def load_app(
                 key: _as_text(resolver.resolve(value))
                 for key, value in merged["Environment"]["Variables"].items()
             }
+
             def prop(name: str, default: Any, merged: dict[str, Any] = merged) -> Any:
                 return resolver.resolve(merged.get(name, default))
 
