@@ -69,7 +69,7 @@ def _names(request: DeployRequest, version: str, stamp: str) -> dict:
     base = request.endpoint_name[:40]
     return {
         "model": f"{base}-{safe}"[:63],
-        "endpoint_config": f"{base}-{safe}-{stamp}"[:63],
+        "endpoint_config": f"{base}-{stamp}",  # <= 63 characters, unique per deploy
         "s3_key": f"{request.prefix}/models/{request.endpoint_name}/{safe}/model.tar.gz",
         "capture_uri": f"s3://{request.bucket}/{request.prefix}/datacapture",
         "resource_id": f"endpoint/{request.endpoint_name}/variant/{VARIANT}",
@@ -149,7 +149,7 @@ def plan(request: DeployRequest, region: str | None = None,
     if not request.role_arn.startswith("arn:"):
         raise DeployError(f"--role must be an IAM role ARN, got {request.role_arn!r}")
     region = region or request.region or _session_region()
-    stamp = stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    stamp = stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
     names = _names(request, artifact_version(request.artifact), stamp)
     image = request.image_uri or pytorch_image_uri(region)
     target, policy = scaling_requests(request, names)

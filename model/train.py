@@ -38,7 +38,7 @@ class TrainConfig:
     epochs: int = 60  # passes over the train split per member
     members: int = 2  # ensemble size (inference cost grows linearly)
     arch: str = "resnet8"  # network in inference.ARCHITECTURES
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels per stage
+    widths: list[int] = field(default_factory=lambda: [24, 48, 96])  # channels per stage
     batch_size: int = 64  # images per SGD step
     lr: float = 0.1  # peak learning rate of the one-cycle schedule
     warmup: float = 0.2  # share of steps spent warming the learning rate up
