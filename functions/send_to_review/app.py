@@ -73,6 +73,7 @@ def send_to_review(client: Any, record: dict[str, Any], prefix: str) -> tuple[st
         Bucket=record["bucket"], Key=image_key,
         CopySource={"Bucket": record["bucket"], "Key": record["key"]},
         MetadataDirective="REPLACE",
+        TaggingDirective="REPLACE",  # no tags copied: needs no s3:*ObjectTagging permission
         Metadata={"label": record["label"], "confidence": str(record["confidence"]),
                   "execution-arn": record["execution_arn"]},
         **extra,
