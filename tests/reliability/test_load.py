@@ -10,6 +10,7 @@ capture holds exactly the requests the endpoint served.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -20,15 +21,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")]
 
 
+def stop_after(server, served: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while server.endpoint.served < served and time.monotonic() < deadline:
+        time.sleep(0.002)
+    server.stop()
+
+
 def test_workflow_under_load_survives_its_endpoint_stopping(brightness_model, bright_images,
                                                             dark_image, tmp_path):
-    # GIVEN 8 real images (confident and not), executions 4 at a time
-    images = [str(p) for p in bright_images[:6]] + [str(dark_image)] * 2
+    # GIVEN 12 real images (confident and not), executions 4 at a time
+    images = [str(p) for p in bright_images[:9]] + [str(dark_image)] * 3
     with local_runtime(brightness_model, capture=str(tmp_path / "captures"),
                        lambda_log=tmp_path / "lambda.log") as (server, stack):
         run_images(stack, images[:4], concurrency=4, progress=False)  # all answered
-        # WHEN the endpoint is stopped a quarter second into the next 8 executions
-        stopper = threading.Timer(0.25, server.stop)
+        # WHEN the endpoint is stopped once it has served 3 of the next 12 executions
+        stopper = threading.Thread(target=stop_after, args=(server, server.endpoint.served + 3))
         stopper.start()
         records = run_images(stack, images, concurrency=4, progress=False, timeout=90)
         stopper.join()
