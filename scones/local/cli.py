@@ -31,6 +31,9 @@ def register(subparsers) -> None:
                        help="name served on /endpoints/NAME/invocations "
                        "(default: the template's EndpointName)")
     serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.add_argument("--fault", default=None, metavar="KIND[:TIMES[:DELAY_S]],...",
+                       help="inject faults into /endpoints/NAME/invocations: throttle, "
+                       "server_error, model_not_ready, delay, refuse (docs/reliability.md)")
     serve.set_defaults(func=serve_command)
 
     run = subparsers.add_parser(
@@ -93,14 +96,17 @@ def serve_command(args: argparse.Namespace) -> int:
     import threading
 
     from scones.local.endpoint import ArtifactError, start_endpoint
+    from scones.local.faults import FaultPlan, FaultSpecError
     from scones.local.runner import ModelNotFoundError, require_model
 
     name = args.endpoint_name or _template_endpoint_name()
     try:
+        faults = FaultPlan.from_spec(args.fault) if args.fault else None
         server = start_endpoint(require_model(args.model), endpoint_name=name,
                                 capture=args.capture, sampling_percentage=args.sampling,
-                                host=args.host, port=args.port, verbose=args.verbose)
-    except (ModelNotFoundError, ArtifactError, OSError) as exc:
+                                host=args.host, port=args.port, verbose=args.verbose,
+                                faults=faults)
+    except (ModelNotFoundError, ArtifactError, FaultSpecError, OSError) as exc:
         return _fail(str(exc))
     print(f"serving {args.model} as endpoint {name!r} on {server.url}")
     print(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}")
