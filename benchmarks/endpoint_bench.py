@@ -100,7 +100,7 @@ def main() -> int:
     bodies = [p.read_bytes() for p in sorted(Path(args.images).glob("*.png"))[:200]]
     capture_dir = tempfile.mkdtemp(prefix="bench-capture-")
     server = start_endpoint(args.model, endpoint_name=ENDPOINT, capture=capture_dir)
-    rows = []
+    rows, cpu_ms = [], {}
     try:
         run_clients(server.url, bodies, 4, 200)  # warm-up (torch, allocator, page cache)
         wall, lat = run_clients(server.url, bodies, 1, min(args.requests, 1000))
@@ -108,7 +108,9 @@ def main() -> int:
         lat = boto3_latencies(server.url, bodies, 300)
         rows.append(("single request (boto3)", 1, len(lat), lat, sum(lat)))
         for concurrency in (1, 4, 16):
+            cpu = time.process_time()
             wall, lat = run_clients(server.url, bodies, concurrency, args.requests)
+            cpu_ms[concurrency] = (time.process_time() - cpu) / len(lat) * 1000
             rows.append((f"throughput, {concurrency} clients", concurrency, len(lat), lat, wall))
     finally:
         server.stop()
@@ -117,15 +119,18 @@ def main() -> int:
     print(f"model {args.model}; capture on (100%): {captured} records for {endpoint.served} "
           f"served requests; predict_fn ran {batcher.batches} batches for {batcher.items} "
           f"images (mean {batcher.items / max(1, batcher.batches):.1f} per batch)")
-    header = f"{'case':32} {'conc':>4} {'n':>5} {'p50 ms':>7} {'p99 ms':>7} {'img/s':>7}"
+    header = (f"{'case':32} {'conc':>4} {'n':>5} {'p50 ms':>7} {'p99 ms':>7} {'img/s':>7} "
+              f"{'server cpu ms/img':>17}")
     print(header)
     print("-" * len(header))
     table = []
     for name, conc, n, lat, wall in rows:
         p50, p99 = statistics.median(lat) * 1000, percentile(lat, 0.99) * 1000
-        print(f"{name:32} {conc:>4} {n:>5} {p50:>7.2f} {p99:>7.2f} {n / wall:>7.1f}")
+        cpu = f"{cpu_ms[conc]:.2f}" if name.startswith("throughput") else "-"
+        print(f"{name:32} {conc:>4} {n:>5} {p50:>7.2f} {p99:>7.2f} {n / wall:>7.1f} {cpu:>17}")
         table.append({"case": name, "concurrency": conc, "n": n, "p50_ms": round(p50, 2),
-                      "p99_ms": round(p99, 2), "images_per_second": round(n / wall, 1)})
+                      "p99_ms": round(p99, 2), "images_per_second": round(n / wall, 1),
+                      "server_cpu_ms_per_image": cpu_ms.get(conc) if cpu != "-" else None})
     if captured != endpoint.served:
         print(f"CAPTURE MISMATCH: {captured} captured, {endpoint.served} served")
         return 1
