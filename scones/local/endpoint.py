@@ -132,10 +132,16 @@ def _import_inference(model_dir: Path) -> ModuleType:
 
 
 def configure_torch_threads(threads: int | None) -> None:
-    """Cap torch's intra-op threads (only if the artifact's code imported torch)."""
+    """Set torch's intra-op threads when asked (and the artifact's code uses torch); by
+    default the artifact's own choice stands (ours reads SCONES_TORCH_THREADS)."""
     torch = sys.modules.get("torch")
     if torch is not None and threads:
         torch.set_num_threads(threads)
+
+
+def torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def load_model(
@@ -149,19 +155,15 @@ def load_model(
     model_dir = _extract(artifact, workdir)
     _progress("importing code/inference.py")
     handlers = _import_inference(model_dir)
-    configure_torch_threads(threads or default_threads())
     _progress("model_fn: loading weights")
     model = handlers.model_fn(str(model_dir))
+    configure_torch_threads(threads)  # after model_fn: an explicit choice beats the artifact's
     metadata_path = model_dir / "metadata.json"
     metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
     seconds = time.perf_counter() - start
-    _progress(f"model ready in {seconds:.2f} s (labels: {metadata.get('labels', '?')})")
+    _progress(f"model ready in {seconds:.2f} s (labels: {metadata.get('labels', '?')}, "
+              f"torch threads: {torch_threads() or 'n/a'})")
     return LoadedModel(model_dir, handlers, model, metadata, seconds)
-
-
-def default_threads() -> int:
-    """Predictor threads for torch: the cores minus one for HTTP, at least one."""
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _as_server_error(exc: Exception) -> ModelServerError:
