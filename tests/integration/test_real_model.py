@@ -101,3 +101,8 @@ def test_scones_demo_runs_the_held_out_images_and_writes_the_report(real_model, 
                    for f in (tmp_path / "demo" / "captures").rglob("*.jsonl"))
     assert captured == len(results)
     assert "where everything is" in out and "monitoring_report" in out
+    # AND the workflow reproduces the model's own offline evaluation of the same images
+    # (endpoint batching, handlers and threshold change nothing)
+    metrics = json.loads((real_model.parent / "metrics.json").read_text())
+    assert summary["accuracy"]["coverage"] == pytest.approx(metrics["coverage"], abs=1e-4)
+    assert summary["accuracy"]["accuracy_all"] == pytest.approx(metrics["accuracy"], abs=1e-4)
