@@ -46,7 +46,7 @@ def register(subparsers) -> None:
                       help="epochs per member when training (default: the model's recipe)")
     demo.add_argument("--threshold", type=float, default=None,
                       help="ConfidenceThreshold (default: the template's, 0.93)")
-    demo.add_argument("--concurrency", type=int, default=4, help="executions in flight")
+    demo.add_argument("--concurrency", type=int, default=2, help="executions in flight")
     demo.set_defaults(func=run)
 
 

@@ -28,7 +28,7 @@ from scones.local.stack import DEFAULT_BUCKET, ExecutionResult, LocalStack
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
 DEFAULT_CAPTURE_DIR = Path("runs/captures")
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 2  # one Python core: more in flight only adds queueing latency
 THRESHOLD_ERROR = "THRESHOLD_CONFIDENCE_NOT_MET"
 
 
