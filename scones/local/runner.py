@@ -23,13 +23,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from scones.local.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
-from scones.local.stack import DEFAULT_BUCKET, ExecutionResult, LocalStack
+from scones.local.stack import (
+    DEFAULT_BUCKET,
+    ExecutionResult,
+    ExecutionTimeoutError,
+    LocalStack,
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
 DEFAULT_CAPTURE_DIR = Path("runs/captures")
 DEFAULT_CONCURRENCY = 2  # one Python core: more in flight only adds queueing latency
 THRESHOLD_ERROR = "THRESHOLD_CONFIDENCE_NOT_MET"
+LOCAL_TIMEOUT_ERROR = "LocalExecutionTimeout"  # the execution outlived run_images' timeout
 
 
 class ImagePathError(Exception):
@@ -184,7 +190,13 @@ def run_images(
     def one(index: int) -> ImageRecord:
         image = images[index]
         key = f"uploads/{run_id}/{index:05d}-{Path(image).name}"
-        return ImageRecord.from_execution(image, stack.run_image(image, key, timeout=timeout))
+        try:
+            return ImageRecord.from_execution(image, stack.run_image(image, key, timeout=timeout))
+        except ExecutionTimeoutError as exc:  # one stuck image must not sink the whole run
+            return ImageRecord(image, "FAILED", LOCAL_TIMEOUT_ERROR, str(exc), None, None, None,
+                               exc.result.seconds)
+        except OSError as exc:  # unreadable file: named, recorded, the run goes on
+            return ImageRecord(image, "FAILED", type(exc).__name__, str(exc), None, None, None)
 
     with (
         ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="workflow") as pool,

@@ -86,3 +86,19 @@ def test_concurrent_executions_each_get_their_own_answer(local_stack, shared_dat
     assert [r.image for r in records] == [str(p) for p in images]
     assert all(r.label == ("bicycle" if s == "SUCCEEDED" else "motorcycle")
                for r, s in zip(records, expected, strict=True))
+
+
+def test_a_stuck_execution_is_recorded_and_the_run_goes_on(local_stack, bright_and_dark,
+                                                           tmp_path):
+    # GIVEN a timeout no execution can meet, an unreadable path, and one normal image
+    from scones.local.runner import LOCAL_TIMEOUT_ERROR, run_images
+
+    bright, _ = bright_and_dark
+    unreadable = tmp_path / "gone.png"  # found earlier, deleted before the upload
+    # WHEN run_images processes them
+    stuck = run_images(local_stack, [str(bright)], timeout=0.001, progress=False)
+    rest = run_images(local_stack, [str(unreadable), str(bright)], progress=False)
+    # THEN each problem is a FAILED record with a named error, and the good image succeeds
+    assert (stuck[0].status, stuck[0].error) == ("FAILED", LOCAL_TIMEOUT_ERROR)
+    assert (rest[0].status, rest[0].error) == ("FAILED", "FileNotFoundError")
+    assert rest[1].status == "SUCCEEDED"
