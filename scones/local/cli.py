@@ -191,10 +191,13 @@ def batch_command(args: argparse.Namespace) -> int:
 
 
 def event_location(event) -> tuple[str | None, str | None]:
-    """The bucket and key an event names: workflow input, a state's payload or S3 via
-    EventBridge (``detail.bucket.name`` / ``detail.object.key``)."""
+    """The bucket and key an event names: workflow input, a state's payload (also wrapped in
+    ``result``) or S3 via EventBridge (``detail.bucket.name`` / ``detail.object.key``)."""
     if not isinstance(event, dict):
         return None, None
+    if isinstance(event.get("result"), dict) and not (event.get("s3_bucket") or
+                                                      event.get("bucket")):
+        return event_location(event["result"])  # a state's payload wrapping the result
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     bucket = (event.get("s3_bucket") or event.get("bucket")
               or (detail.get("bucket") or {}).get("name"))

@@ -74,6 +74,7 @@ def test_exit_code_is_0_only_when_every_image_got_an_answer():
     ({"s3_bucket": "b", "s3_key": "k.png", "image_data": ""}, ("b", "k.png")),
     ({"bucket": "b", "key": "k.png", "inferences": [1, 0]}, ("b", "k.png")),
     ({"detail": {"bucket": {"name": "b"}, "object": {"key": "k.png"}}}, ("b", "k.png")),
+    ({"result": {"bucket": "b", "key": "k.png"}, "execution_arn": "x"}, ("b", "k.png")),
     ({"anything": 1}, (None, None)),
     ([1, 2], (None, None)),
 ])
