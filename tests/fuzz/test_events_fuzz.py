@@ -9,9 +9,10 @@ exception, never a hang (per-example deadline), never unbounded memory.
 from __future__ import annotations
 
 import base64
+import io
 
 import pytest
-from conftest import FUZZ, peak_memory
+from fuzzing import FUZZ, peak_memory
 from hypothesis import given
 from hypothesis import strategies as st
 from scones_shared import errors
@@ -20,6 +21,8 @@ from scones_shared.events import (
     parse_image_request,
     parse_serialized_image,
 )
+
+from scones.local.runner import function_stdout_to
 
 NAMED_ERRORS = tuple(
     cls for cls in vars(errors).values()
@@ -97,15 +100,14 @@ def test_any_image_data_string_decodes_or_is_invalid_image_data(text):
 @FUZZ
 @given(inferences=json_values | st.lists(
     st.integers(min_value=-(10**400), max_value=10**400) | st.floats(), min_size=2, max_size=2))
-def test_filter_handler_answers_any_inferences_with_a_named_error(fuzz_function, inferences,
-                                                                 capsys):
+def test_filter_handler_answers_any_inferences_with_a_named_error(fuzz_function, inferences):
     # GIVEN the real filter handler (template environment) and any 'inferences' value,
     # huge integers and non-finite floats included
     handler = fuzz_function("FilterLowConfidenceFunction")
     event = {"bucket": "scones-fuzz-images", "key": "a.png", "inferences": inferences}
-    # WHEN invoked
-    result = handler.invoke(event)
-    capsys.readouterr()  # its log lines
+    # WHEN invoked (its log lines and metrics go to a buffer)
+    with function_stdout_to(io.StringIO()):
+        result = handler.invoke(event)
     # THEN it passes the image on, or fails with a named error of the workflow
     if result.failed:
         assert result.payload["errorType"] in {cls.__name__ for cls in NAMED_ERRORS}, (

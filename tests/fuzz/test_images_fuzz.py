@@ -8,10 +8,17 @@ UnsupportedContentType), in bounded time and memory: only the header is ever rea
 
 from __future__ import annotations
 
-from conftest import FUZZ, peak_memory
+from fuzz_images import (
+    bmp_header,
+    gif_header,
+    jpeg_header,
+    png_header,
+    real_image,
+    webp_vp8x_header,
+)
+from fuzzing import FUZZ, peak_memory
 from hypothesis import given
 from hypothesis import strategies as st
-from images import bmp_header, gif_header, jpeg_header, png_header, real_image, webp_vp8x_header
 from scones_shared import errors
 from scones_shared.images import check_image
 

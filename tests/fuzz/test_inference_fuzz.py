@@ -16,10 +16,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import FUZZ, peak_memory
+from fuzz_images import jpeg_header, png_header, real_image
+from fuzzing import FUZZ, peak_memory
 from hypothesis import given
 from hypothesis import strategies as st
-from images import jpeg_header, png_header, real_image
 
 from model import inference
 
@@ -82,7 +82,7 @@ def test_content_type_is_checked_before_the_bytes():
 _RSS_PROBE = textwrap.dedent("""
     import json, resource, sys, time
     from model import inference
-    from images import png_header, png_zeros
+    from fuzz_images import png_header, png_zeros
     side = int(inference.MAX_IMAGE_PIXELS ** 0.5) - 1
     cases = {"png 100000x100000 header": png_header(100_000, 100_000),
              f"png {side}x{side} truncated": png_header(side, side, b"x" * 64),
