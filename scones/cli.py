@@ -31,16 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run the AWS SAM workflow locally, and monitor captured inferences.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    registered: set[str] = set()
     for module_name in dict.fromkeys(COMMANDS.values()):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.register(sub)
-        registered.update(sub.choices)
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
