@@ -166,11 +166,29 @@ def function_stdout_to(target: str | Path | TextIO | None) -> Iterator[None]:
             target = stack.enter_context(open(target, "a", encoding="utf-8"))
         _FUNCTION_STDOUT.original = sys.stdout
         _FUNCTION_STDOUT.target = target
+        # Powertools handlers created before (another stdout) follow the target meanwhile
+        handlers = _powertools_handlers()
+        previous = [handler.stream for handler in handlers]
+        for handler in handlers:
+            handler.stream = _FUNCTION_STDOUT
         try:
             with contextlib.redirect_stdout(_FUNCTION_STDOUT):
                 yield
         finally:
             _FUNCTION_STDOUT.target = None
+            for handler, stream in zip(handlers, previous, strict=True):
+                handler.stream = stream
+
+
+def _powertools_handlers() -> list[logging.StreamHandler]:
+    """Every Powertools log handler in the process (bound to the stdout of its first import)."""
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+    loggers = [lg for lg in list(logging.root.manager.loggerDict.values())
+               if isinstance(lg, logging.Logger)]
+    return [h for lg in loggers for h in lg.handlers
+            if isinstance(h, logging.StreamHandler)
+            and isinstance(h.formatter, BasePowertoolsFormatter)]
 
 
 def run_images(
