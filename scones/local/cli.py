@@ -45,8 +45,9 @@ def register(subparsers) -> None:
     run.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders")
     run.add_argument("--batch", metavar="DIR", default=None,
                      help="run the batch state machine (Distributed Map) once over every image "
-                     "of DIR instead of one execution per image; --concurrency is its "
-                     "MaxConcurrency")
+                     "of DIR instead of one execution per image")
+    run.add_argument("--max-concurrency", type=int, default=20, metavar="N",
+                     help="with --batch: the Distributed Map's MaxConcurrency (default 20)")
     run.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
     run.add_argument("--threshold", type=float, default=None,
                      help="ConfidenceThreshold (default: the template's, 0.93)")
@@ -177,7 +178,7 @@ def batch_command(args: argparse.Namespace) -> int:
 
     try:
         outcome = run_batch(args.batch, model=args.model, threshold=args.threshold,
-                            capture=args.capture, concurrency=args.concurrency,
+                            capture=args.capture, concurrency=args.max_concurrency,
                             lambda_log=args.lambda_log)
     except (ImagePathError, ModelNotFoundError, ArtifactError, BatchFailedError) as exc:
         return _fail(str(exc))
