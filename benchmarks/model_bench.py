@@ -84,7 +84,7 @@ def fmt(value) -> str:
 
 def table(rows: list[dict]) -> str:
     header = f"| {'config':<10} | {'seed':>8} | " + " | ".join(f"{c:>16}" for c in COLUMNS) + " |"
-    lines = [header, "|" + "|".join("-" * (len(p) + 2) for p in header.split("|")[1:-1]) + "|"]
+    lines = [header, "|" + "|".join("-" * len(p) for p in header.split("|")[1:-1]) + "|"]
     for name in dict.fromkeys(r["config"] for r in rows):
         group = [r for r in rows if r["config"] == name]
         for r in group:
