@@ -140,17 +140,19 @@ def test_alarms_watch_the_metrics_the_function_publishes(template, repo_root, ca
             alarms)
 
 
-def test_every_alarm_notifies_the_encrypted_topic(template):
+def test_every_alarm_notifies_the_shared_encrypted_alert_topic(template):
+    # GIVEN the template's alarms and the one operations alert topic (tests/template checks
+    # the topic itself: its key and topic policies, its e-mail subscription)
     resources = template["Resources"]
-    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
-    key_policy = resources["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
-    assert any(s["Principal"].get("Service") == "cloudwatch.amazonaws.com" for s in key_policy)
-    for logical_id, res in resources.items():
-        if res["Type"] == "AWS::CloudWatch::Alarm":
-            assert res["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
-    sub = resources["AlarmEmailSubscription"]
-    assert sub["Condition"] == "HasAlarmEmail"
-    assert sub["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert resources["AlertTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms
+    for logical_id, res in alarms.items():
+        # THEN each alarm exists with monitoring only and notifies AlertTopic
+        assert res["Condition"] == "MonitoringEnabled", logical_id
+        assert res["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
+        assert res["Properties"].get("OKActions", [{"Ref": "AlertTopic"}]) == [
+            {"Ref": "AlertTopic"}], logical_id
 
 
 def test_function_reads_only_the_capture_prefix_on_a_schedule(template):
