@@ -130,6 +130,40 @@ def _cached_program_factory(original: Callable) -> Callable:
     return get_evaluation_entrypoint
 
 
+_EXECUTION_RECORD_LOCK = threading.Lock()
+
+
+def _execution_record_patches() -> list:
+    """Make an execution's end visible all at once to other threads.
+
+    moto 5.2.5 publishes an execution's end field by field on its worker thread
+    (``BaseExecutionWorkerCommunication._reflect_execution_status``: ``exec_status`` first,
+    then ``output``, or ``error`` and ``cause``), and ``DescribeExecution`` reads the record
+    unlocked from any thread (``StepFunctionResponse.describe_execution`` reads the fields one
+    by one). A read in between sees ``SUCCEEDED`` with output ``null`` or
+    ``FAILED`` without error: the batch's ``startExecution.sync:2`` poller then hands its
+    Map item ``$.Output = null`` (or a Cause with no Error), the item fails and the batch
+    reports it as ``LocalItemFailureUnknown``. On AWS DescribeExecution is consistent; here
+    one lock makes writing the end and describing an execution mutually exclusive."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+    describe = StepFunctionResponse.describe_execution
+
+    def reflect_execution_status(communication) -> None:
+        with _EXECUTION_RECORD_LOCK:
+            reflect(communication)
+
+    def describe_execution(response):
+        with _EXECUTION_RECORD_LOCK:
+            return describe(response)
+
+    return [mock.patch.object(BaseExecutionWorkerCommunication, "_reflect_execution_status",
+                              reflect_execution_status),
+            mock.patch.object(StepFunctionResponse, "describe_execution", describe_execution)]
+
+
 def check_moto_seam() -> None:
     """Fail loudly if moto's version or the patched method's signature is not the expected one."""
     import inspect
@@ -139,11 +173,15 @@ def check_moto_seam() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
         lambda_eval_utils,
     )
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     params = tuple(inspect.signature(LambdaSimpleBackend.invoke).parameters)
-    shims_present = callable(getattr(lambda_eval_utils, "boto_client_for", None)) and callable(
-        getattr(ExecutionWorker, "_get_evaluation_entrypoint", None))
+    shims_present = all(callable(getattr(owner, name, None)) for owner, name in (
+        (lambda_eval_utils, "boto_client_for"), (ExecutionWorker, "_get_evaluation_entrypoint"),
+        (BaseExecutionWorkerCommunication, "_reflect_execution_status"),
+        (StepFunctionResponse, "describe_execution")))
     if moto.__version__ != MOTO_VERSION or params != SEAM_PARAMETERS or not shims_present:
         raise MotoSeamChangedError(
             f"moto {moto.__version__}: LambdaSimpleBackend.invoke{params}; this runtime was "
@@ -408,6 +446,7 @@ class LocalStack:
                               _cached_program_factory(ExecutionWorker._get_evaluation_entrypoint)),
             mock.patch.object(lambda_eval_utils, "boto_client_for",
                               _cached_client_factory(lambda_eval_utils.boto_client_for)),
+            *_execution_record_patches(),
         ]
         for patch in self._patches:
             patch.start()

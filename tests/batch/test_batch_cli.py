@@ -27,9 +27,9 @@ def test_scones_run_batch_writes_the_records_scones_run_writes(
     code = main(["run", "--batch", str(folder), "--model", str(brightness_model),
                  "--json", str(out_json), "--capture", str(tmp_path / "cap"),
                  "--lambda-log", str(tmp_path / "lambda.log")])
-    out, _ = capsys.readouterr()
+    out, err = capsys.readouterr()
     # THEN every image got an answer and the summary line counts them
-    assert code == 0
+    assert code == 0, f"exit {code}\n{out}\n{err}"
     confident = sum(verdict(p) for p in chosen)
     assert f"batch of {len(chosen)} images: {confident} confident" in out
     # AND the JSON holds one record per image, with exactly scones run's fields and outcomes
