@@ -6,10 +6,10 @@
 
 Recipe (chosen on the held-out validation split, see docs/model.md): stratified split of the
 data into train / calibration / validation; each member trains with random crop (reflect pad),
-horizontal flip and cutout, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA
-of the weights; the served model averages member logits over the image and its mirror, and a
-temperature fitted on the calibration split (never the validation split) turns them into
-probabilities.
+horizontal flip and cutout, CutMix on half the batches, label smoothing, SGD + Nesterov with
+a one-cycle schedule and an EMA of the weights; the served model averages member logits over
+the image and its mirror, and a temperature fitted on the calibration split (never the
+validation split) turns them into probabilities.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class TrainConfig:
     label_smoothing: float = 0.1  # keeps logits finite; 0.2 capped probabilities below 0.93
     crop_pad: int = 4  # reflect padding for random crops (pixels)
     cutout: int = 8  # side of the square erased per image (pixels; 0 = off)
-    cutmix: float = 0.0  # probability that a batch gets CutMix (box from a shuffled partner)
+    cutmix: float = 0.5  # probability that a batch gets CutMix (box from a shuffled partner);
+    # 0.5 vs 0: accuracy 0.895 vs 0.882, covered accuracy 0.985 vs 0.964 (3 seeds, docs/model.md)
     ema: float = 0.99  # per-step decay of the weight average that gets served (0 = off)
     tta_flip: bool = True  # average predictions over the image and its mirror
     calibration_fraction: float = 0.1  # share of images that only fit the temperature
