@@ -38,9 +38,10 @@ CONFIGS = {
     "single": {"members": 1},
     "no-cutout": {"cutout": 0},
     "no-tta": {"tta_flip": False},
-    "no-cutmix": {"cutmix": 0.0},  # the default before 2026-11-27
+    "no-cutmix": {"cutmix": 0.0, "epochs": 60},  # the default before 2026-11-27
+    "cutmix-60": {"epochs": 60},  # CutMix, 60 epochs: the default for an hour on 2026-11-27
     "wide": {"widths": [32, 64, 128]},
-    "epochs-90": {"epochs": 90},
+    "epochs-90": {"epochs": 90},  # = default since 2026-11-27
     "single-120": {"members": 1, "epochs": 120},
 }
 COLUMNS = ["accuracy", "coverage", "covered_accuracy", "cov_at_98", "ece", "train_s",
