@@ -82,9 +82,34 @@ def test_the_topic_policy_names_every_publisher(resources):
     assert alarms_statement["Action"] == "sns:Publish"
     named = alarms_statement["Condition"]["ArnEquals"]["aws:SourceArn"]
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
-    assert sorted(a["Fn::GetAtt"][0] for a in named) == sorted(alarms)
-    for name, alarm in alarms.items():
+    monitoring = {n: a for n, a in alarms.items() if n != "OperationsDeadLetterQueueAlarm"}
+    assert sorted(a["Fn::GetAtt"][0] for a in named) == sorted(monitoring)
+    for name, alarm in monitoring.items():
         assert alarm["Condition"] == "MonitoringEnabled", name
+    # AND, always, CloudWatch may publish for the dead-letter alarm alone
+    (dead_letter,) = [s for s in statements if s.get("Sid") == "DeadLetterAlarmPublishes"]
+    assert dead_letter["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert dead_letter["Action"] == "sns:Publish"
+    assert dead_letter["Condition"] == {"ArnEquals": {"aws:SourceArn": {
+        "Fn::GetAtt": ["OperationsDeadLetterQueueAlarm", "Arn"]}}}
+
+
+def test_a_dead_letter_raises_an_alert_without_monitoring(resources):
+    # GIVEN the dead-letter queue's alarm
+    alarm = resources["OperationsDeadLetterQueueAlarm"]
+    props = alarm["Properties"]
+    # THEN it exists with monitoring off and fires on the first visible message in the queue
+    assert "Condition" not in alarm
+    assert (props["Namespace"], props["MetricName"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert props["Dimensions"] == [{"Name": "QueueName", "Value": {
+        "Fn::GetAtt": ["OperationsDeadLetterQueue", "QueueName"]}}]
+    assert props["Threshold"] == 1
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "notBreaching"
+    # AND it alerts on the one topic, and again when the queue is empty
+    assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    assert props["OKActions"] == [{"Ref": "AlertTopic"}]
 
 
 def _dead_letter_references(node, path=""):
