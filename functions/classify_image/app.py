@@ -43,13 +43,14 @@ ENDPOINT_NAME = env_str("ENDPOINT_NAME")
 CLASS_LABELS = env_labels("CLASS_LABELS")
 MAX_IMAGE_BYTES = env_int("MAX_IMAGE_BYTES")
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS")
+ENDPOINT_READ_TIMEOUT_SECONDS = env_int("ENDPOINT_READ_TIMEOUT_SECONDS")
 
 sagemaker_runtime = boto3.client(
     "sagemaker-runtime",
     config=Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=3,
-        read_timeout=20,
+        read_timeout=ENDPOINT_READ_TIMEOUT_SECONDS,
     ),
 )
 s3 = boto3.client("s3")

@@ -28,7 +28,7 @@ from typing import Any
 from scones.local.faults import FaultPlan, S3FaultPlan
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine/image_classification.asl.json"
-CLIENT_READ_TIMEOUT_S = 20  # functions/classify_image/app.py: botocore Config(read_timeout=20)
+CLIENT_READ_TIMEOUT_S = 20  # template.yaml: ClassifyImageFunction ENDPOINT_READ_TIMEOUT_SECONDS
 SDK_S3_MAX_ATTEMPTS = 5  # botocore's legacy retry mode (the Lambda default): 1 try + 4 retries
 BACKOFF_SLACK_S = 0.5  # scheduling slack allowed above a retry's upper bound
 ALWAYS = None

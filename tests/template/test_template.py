@@ -203,6 +203,19 @@ def test_environment_reaches_functions_from_parameters(app):
     )
 
 
+def test_the_endpoint_call_times_out_before_the_classify_function(app, resources):
+    # GIVEN the classify function's read timeout and its Lambda timeout (Globals unless its own)
+    from scones.local.fault_matrix import CLIENT_READ_TIMEOUT_S
+
+    read = int(app.functions["ClassifyImageFunction"].environment["ENDPOINT_READ_TIMEOUT_SECONDS"])
+    props = resources["ClassifyImageFunction"]["Properties"]
+    timeout = props.get("Timeout", app.template["Globals"]["Function"]["Timeout"])
+    # THEN a slow endpoint becomes a retryable EndpointUnavailable, not a killed function
+    assert 0 < read < timeout
+    # AND the fault matrix's "past the client timeout" scenario uses that same figure
+    assert CLIENT_READ_TIMEOUT_S == read
+
+
 def test_samconfig_deploys_and_validates_without_scripts():
     text = (REPO_ROOT / "samconfig.toml").read_text()
     import tomllib
