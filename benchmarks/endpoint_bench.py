@@ -13,7 +13,6 @@ Targets (issue 4): p50 <= 5 ms for one request; >= 300 images/s with concurrent 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing as mp
 import statistics
@@ -27,21 +26,17 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
+from benchmarks.common import percentile, post_image  # noqa: E402
+
 SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
 ENDPOINT = "bench-endpoint"
 
 
 def _post(host: str, port: int, body: bytes) -> float:
-    start = time.perf_counter()
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    conn.request("POST", f"/endpoints/{ENDPOINT}/invocations", body,
-                 {"Content-Type": "image/png", "Accept": "application/json"})
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"HTTP {response.status}")
-    return time.perf_counter() - start
+    seconds, outcome = post_image(host, port, ENDPOINT, body)
+    if outcome != "ok":
+        raise RuntimeError(outcome)
+    return seconds
 
 
 def client_process(url: str, bodies: list[bytes], concurrency: int, requests: int, queue):
@@ -76,11 +71,6 @@ def boto3_latencies(url: str, bodies: list[bytes], requests: int) -> list[float]
                                ContentType="image/png")["Body"].read()
         out.append(time.perf_counter() - start)
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> int:

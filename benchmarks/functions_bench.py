@@ -34,6 +34,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere
 
+from benchmarks.common import percentile  # noqa: E402
+
 FUNCTIONS = ("SerializeImageDataFunction", "ClassifyImageFunction", "FilterLowConfidenceFunction")
 TARGET_IMPORT_MS = 300.0
 TARGET_ARTIFACT_MB = 10.0
@@ -181,11 +183,6 @@ def warm_ms(calls: int) -> dict[str, list[float]]:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def main() -> int:

@@ -18,7 +18,6 @@ not share the server's interpreter lock; the workflow runs in-process as `scones
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing as mp
 import statistics
@@ -34,35 +33,15 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
+from benchmarks.common import percentile, post_image  # noqa: E402
+
 SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
 DEFAULT_MODEL = REPO / "tests/local/fixtures/brightness_model"
 ENDPOINT = "load-endpoint"
 ANSWERED = ("SUCCEEDED", "THRESHOLD_CONFIDENCE_NOT_MET")  # the workflow's two verdicts
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 # --------------------------------------------------------------------------- endpoint
-
-
-def _one_request(host: str, port: int, body: bytes) -> tuple[float, str]:
-    start = time.perf_counter()
-    try:
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        conn.request("POST", f"/endpoints/{ENDPOINT}/invocations", body,
-                     {"Content-Type": "image/png", "Accept": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        outcome = "ok" if response.status == 200 else f"HTTP {response.status}"
-    except OSError as exc:
-        outcome = type(exc).__name__
-    return time.perf_counter() - start, outcome
 
 
 def client_process(url: str, bodies: list[bytes], concurrency: int, seconds: float, queue):
@@ -73,7 +52,7 @@ def client_process(url: str, bodies: list[bytes], concurrency: int, seconds: flo
     def worker(offset: int) -> list[tuple[float, str]]:
         out, i = [], offset
         while time.perf_counter() < deadline:
-            out.append(_one_request(parsed.hostname, parsed.port, bodies[i % len(bodies)]))
+            out.append(post_image(parsed.hostname, parsed.port, ENDPOINT, bodies[i % len(bodies)]))
             i += concurrency
         return out
 
