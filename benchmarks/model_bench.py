@@ -36,13 +36,11 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 CONFIGS = {
     "default": {},  # TrainConfig defaults = what `scones train` uses
     "single": {"members": 1},
-    "no-cutout": {"cutout": 0},
     "no-tta": {"tta_flip": False},
-    "no-cutmix": {"cutmix": 0.0, "epochs": 60},  # the default before 2026-11-27
-    "cutmix-60": {"epochs": 60},  # CutMix, 60 epochs: the default for an hour on 2026-11-27
-    "wide": {"widths": [32, 64, 128]},
-    "epochs-90": {"epochs": 90},  # = default since 2026-11-27
-    "single-120": {"members": 1, "epochs": 120},
+    # earlier defaults, as they were: 700 training images, temperature on a 100-image split
+    "epochs-90": {"epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "cutmix-60": {"epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "no-cutmix": {"cutmix": 0.0, "epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
 }
 COLUMNS = ["accuracy", "coverage", "covered_accuracy", "cov_at_98", "ece", "train_s",
            "infer_ms", "request_ms", "artifact_mb"]

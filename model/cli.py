@@ -20,7 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, default=None, help="epochs per ensemble member")
     train.add_argument("--members", type=int, default=None, help="ensemble size")
     train.add_argument("--validation-fraction", type=float, default=None,
-                       help="share of images held out for evaluation (0 = none)")
+                       help="share of images held out for evaluation (default 0.2); they also "
+                       "fit the temperature unless --calibration-fraction is set")
+    train.add_argument("--calibration-fraction", type=float, default=None,
+                       help="share held out only to fit the temperature (default 0); e.g. "
+                       "--validation-fraction 0 --calibration-fraction 0.1 trains on 90%%")
     train.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     train.set_defaults(func=run_train)
 
@@ -67,7 +71,8 @@ def run_train(args: argparse.Namespace) -> int:
     from model.train import TrainConfig
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "members": args.members,
-                                   "validation_fraction": args.validation_fraction}.items()
+                                   "validation_fraction": args.validation_fraction,
+                                   "calibration_fraction": args.calibration_fraction}.items()
                  if v is not None}
     config = TrainConfig(seed=args.seed, **overrides)
     summary = train_and_package(args.data, args.out, config, threshold=args.threshold)

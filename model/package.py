@@ -133,6 +133,9 @@ def train_and_package(
         extra = load_images(find_samples(evaluation_data, labels=loaded.labels))
         eval_probs = predict_probabilities(result.model, inference.to_tensor(extra.images))
         eval_targets, eval_name = extra.targets, "validation channel"
+    elif result.cross_fitted is not None:  # the validation split also fitted the temperature
+        eval_probs = result.cross_fitted
+        eval_targets, eval_name = loaded.targets[held_out], "held-out validation split"
     else:
         eval_probs = predict_probabilities(result.model, x_all[held_out])
         eval_targets, eval_name = loaded.targets[held_out], "held-out validation split"
@@ -145,6 +148,9 @@ def train_and_package(
         "evaluated_on": eval_name,
         **{k: v for k, v in report.items() if k not in ("risk_coverage", "reliability")},
         "temperature": result.temperature,
+        "temperature_fitted_on": result.calibrated_on,
+        "metrics_temperature": ("cross-fitted" if result.cross_fitted is not None
+                                and evaluation_data is None else "served"),
         "train_seconds": round(result.train_seconds, 2),
         "n_train": int(len(result.split["train"])),
         "n_calibration": int(len(result.split["calibration"])),

@@ -26,6 +26,9 @@ def test_tiny_training_run_writes_a_valid_artifact(image_folder, tmp_path, capsy
     assert "corrupt.png" in printed.err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == metrics["n_validation"] > 0 and 0 <= metrics["accuracy"] <= 1
+    # AND the validation split fitted the temperature; its metrics are cross-fitted
+    assert metrics["n_calibration"] == 0 and metrics["temperature_fitted_on"] == "validation"
+    assert metrics["metrics_temperature"] == "cross-fitted"
     assert [s["path"].endswith("corrupt.png") for s in metrics["skipped"]] == [True]
     baseline = json.loads((out / "baseline.json").read_text())
     assert set(baseline) == {"labels", "n", "threshold", "confidence", "label_mix", "input"}
@@ -54,6 +57,23 @@ def test_tiny_training_run_writes_a_valid_artifact(image_folder, tmp_path, capsy
                                            artifact.model)
         assert json.loads(artifact.module.output_fn(probs, "application/json")) == \
             pytest.approx(probs[0].tolist())
+
+
+def test_a_calibration_split_can_replace_the_validation_split(image_folder, tmp_path, capsys):
+    # GIVEN `scones train` told to hold nothing out for evaluation, a quarter for calibration
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(image_folder), "--out", str(out), "--epochs", "1",
+                 "--members", "1", "--validation-fraction", "0",
+                 "--calibration-fraction", "0.25"]) == 0
+    # THEN the temperature comes from the calibration images and no metrics are claimed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["temperature_fitted_on"] == "calibration" and metrics["n"] == 0
+    assert metrics["n_calibration"] == 6 and metrics["n_train"] == 18
+    # AND holding out nothing at all is refused before any training
+    with pytest.raises(ValueError, match="fit the temperature"):
+        main(["train", "--data", str(image_folder), "--out", str(tmp_path / "none"),
+              "--validation-fraction", "0"])
+    assert not (tmp_path / "none" / "model.tar.gz").exists()
 
 
 def test_training_is_deterministic_with_a_seed(image_folder, tmp_path):

@@ -1,4 +1,4 @@
-"""Small pure pieces of training: temperature fitting and augmentation (fast)."""
+"""Small pure pieces of training: temperature fitting, cross-fitting, augmentation (fast)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from model.train import TrainConfig, augment, fit_temperature
+from model.data import LoadedImages
+from model.train import (
+    TrainConfig,
+    augment,
+    cross_fit_folds,
+    cross_fitted_probabilities,
+    fit_temperature,
+    train,
+)
 
 
 def test_temperature_fit_recovers_a_known_temperature():
@@ -26,3 +34,43 @@ def test_augment_keeps_shape_and_pixels_from_the_image():
     # crops of reflect-padded images only contain values present in the original image
     for original, augmented in zip(images, out, strict=True):
         assert np.isin(augmented.numpy(), original.numpy()).all()
+
+
+def test_cross_fit_folds_deal_each_class_out_evenly():
+    targets = np.array([0] * 7 + [1] * 5)
+    fold = cross_fit_folds(targets, folds=2)
+    # every class is split between the folds as evenly as its count allows
+    assert sorted(np.bincount(fold[targets == 0])) == [3, 4]
+    assert sorted(np.bincount(fold[targets == 1])) == [2, 3]
+
+
+def test_cross_fitted_probabilities_never_use_an_images_own_fold():
+    # GIVEN held-out images whose labels were drawn from softmax(base logits), and observed
+    # logits that are the base ones in fold 0 and 4x them in fold 1
+    gen = torch.Generator().manual_seed(1)
+    base = torch.randn(6000, 2, generator=gen) * 4
+    targets = torch.multinomial(torch.softmax(base, 1), 1, generator=gen).squeeze(1)
+    fold = torch.from_numpy(cross_fit_folds(targets.numpy()))
+    logits = base * torch.where(fold == 1, 4.0, 1.0)[:, None]
+    # WHEN they are scored cross-fitted
+    probabilities = cross_fitted_probabilities(logits, targets)
+    # THEN fold 0 is scored with the temperature fitted on fold 1 (about 4) and vice versa
+    t_from_1 = fit_temperature(logits[fold == 1], targets[fold == 1])
+    t_from_0 = fit_temperature(logits[fold == 0], targets[fold == 0])
+    assert t_from_1 == pytest.approx(4.0, rel=0.15) and t_from_0 == pytest.approx(1.0, rel=0.15)
+    expected_0 = torch.softmax(logits[fold == 0] / t_from_1, 1).numpy()
+    expected_1 = torch.softmax(logits[fold == 1] / t_from_0, 1).numpy()
+    np.testing.assert_allclose(probabilities[(fold == 0).numpy()], expected_0, rtol=1e-5)
+    np.testing.assert_allclose(probabilities[(fold == 1).numpy()], expected_1, rtol=1e-5)
+
+
+def test_training_without_held_out_images_fails_before_training():
+    # GIVEN data and a config that holds nothing out (no validation, no calibration split)
+    images = np.zeros((20, 32, 32, 3), dtype=np.uint8)
+    loaded = LoadedImages(images=images, targets=np.array([0, 1] * 10),
+                          labels=["bicycle", "motorcycle"], paths=[], file_bytes=[],
+                          widths=[], heights=[], brightness=[], skipped=[])
+    config = TrainConfig(validation_fraction=0.0, calibration_fraction=0.0, epochs=1)
+    # THEN it refuses: the temperature would have nothing to be fitted on
+    with pytest.raises(ValueError, match="fit the temperature"):
+        train(None, config, progress=False, loaded=loaded)

@@ -1,0 +1,200 @@
+"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,epochs-90 --seeds 0-5
+
+Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
+`scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
+(flip TTA), then score single members and ensembles formed from consecutive seeds (0+1, 2+3,
+...; `--members`) with a cross-fitted temperature (`model.train.cross_fitted_probabilities`).
+Each member is trained once and reused by every ensemble, so six seeds give six single-member
+rows and three 2-member ensembles. Runs can be split over processes (`--jobs 2` trains two
+members at a time, one torch thread each) and resumed: logits are cached in --cache.
+
+Prints one row per recipe: mean over members / ensembles of accuracy, coverage and covered
+accuracy at --threshold, cov_at_98 (largest share some threshold covers with >= 0.98 correct)
+and seconds per member. The validation split is the one `scones train` holds out.
+`--hard-images PNG` draws the validation images the members most often get wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
+RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
+    "default": {},
+    "epochs-90": {"epochs": 90},
+    "epochs-200": {"epochs": 200},
+    "wd-2e-3": {"weight_decay": 2e-3},
+    "no-smoothing": {"label_smoothing": 0.0},
+    "wide": {"widths": [32, 64, 128]},
+    "cutmix-1": {"cutmix": 1.0},
+    "calib-90": {"epochs": 90, "calibration_fraction": 0.1},  # the default before session 2
+}
+
+
+def parse_seeds(text: str) -> list[int]:
+    if "-" in text:
+        low, high = (int(v) for v in text.split("-"))
+        return list(range(low, high + 1))
+    return [int(s) for s in text.split(",")]
+
+
+def train_one(recipe: str, seed: int, data: str, cache: str, threads: int) -> str:
+    """Train one member; write its validation logits to the cache; return the file."""
+    import torch
+
+    from model.data import find_samples, load_images, stratified_split
+    from model.inference import CalibratedEnsemble, to_tensor
+    from model.train import TrainConfig, normalize, train_member
+
+    torch.set_num_threads(threads)
+    path = Path(cache) / f"{recipe}_s{seed}.npz"
+    if path.exists():
+        return str(path)
+    config = TrainConfig(seed=seed, members=1, **RECIPES[recipe])
+    loaded = load_images(find_samples(data))
+    validation, _, train_idx = stratified_split(
+        loaded.targets, [config.validation_fraction, config.calibration_fraction],
+        config.split_seed)
+    x_all = to_tensor(loaded.images)
+    y_all = torch.from_numpy(loaded.targets)
+    start = time.perf_counter()
+    member = train_member(normalize(x_all[train_idx], CalibratedEnsemble([], 1.0)),
+                          y_all[train_idx], len(loaded.labels), config, seed=seed * 1000)
+    seconds = time.perf_counter() - start
+    with torch.inference_mode():
+        logits = CalibratedEnsemble([member], 1.0, config.tta_flip).logits(x_all[validation])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, logits=logits.numpy(), targets=loaded.targets[validation], seconds=seconds)
+    return str(path)
+
+
+def score(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
+    import torch
+
+    from model.metrics import risk_coverage_curve
+    from model.train import cross_fitted_probabilities
+
+    probs = cross_fitted_probabilities(torch.from_numpy(logits), torch.from_numpy(targets))
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == targets
+    covered = confidence >= threshold
+    curve = risk_coverage_curve(confidence, correct)
+    return {"accuracy": float(correct.mean()), "coverage": float(covered.mean()),
+            "covered_accuracy": float(correct[covered].mean()) if covered.any() else float("nan"),
+            "cov_at_98": max((p["coverage"] for p in curve if p["accuracy"] >= 0.98),
+                             default=0.0)}
+
+
+def summarize(recipe: str, files: list[Path], members: int, threshold: float) -> dict:
+    runs = [np.load(f) for f in files]
+    targets = runs[0]["targets"]
+    singles = [score(r["logits"], targets, threshold) for r in runs]
+    groups = [runs[i : i + members] for i in range(0, len(runs) - members + 1, members)]
+    ensembles = [score(np.mean([r["logits"] for r in g], axis=0), targets, threshold)
+                 for g in groups]
+
+    def mean(rows: list[dict]) -> dict:
+        return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+
+    return {"recipe": recipe, "members_trained": len(runs),
+            "seconds_per_member": float(np.mean([float(r["seconds"]) for r in runs])),
+            "single": mean(singles), "ensembles": len(ensembles), "ensemble": mean(ensembles),
+            "ensemble_rows": ensembles}
+
+
+def hard_images_sheet(files: list[Path], data: Path, out: Path, count: int = 24) -> dict:
+    """Contact sheet of the validation images the trained members most often get wrong
+    (label and share of members wrong under each); returns counts for the note."""
+    from PIL import Image, ImageDraw
+
+    from model.data import find_samples, load_images, stratified_split
+    from model.train import TrainConfig
+
+    config = TrainConfig()
+    loaded = load_images(find_samples(data))
+    validation, _, _ = stratified_split(
+        loaded.targets, [config.validation_fraction, config.calibration_fraction],
+        config.split_seed)
+    targets = loaded.targets[validation]
+    wrong = np.mean([np.load(f)["logits"].argmax(axis=1) != targets for f in files], axis=0)
+    order = np.argsort(-wrong, kind="stable")[:count]
+    cell, columns = 72, 8
+    sheet = Image.new("RGB", (columns * cell, -(-count // columns) * (cell + 14)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, i in enumerate(order):
+        x, y = (k % columns) * cell + 4, (k // columns) * (cell + 14) + 4
+        sheet.paste(Image.fromarray(loaded.images[validation[i]]).resize((64, 64),
+                                                                         Image.NEAREST), (x, y))
+        draw.text((x, y + 66), f"{loaded.labels[targets[i]]} {wrong[i]:.0%}", fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return {"members": len(files), "images": int(len(targets)),
+            "wrong_in_most": int((wrong > 0.5).sum()), "wrong_in_90pct": int((wrong > 0.9).sum()),
+            "never_wrong": int((wrong == 0).sum())}
+
+
+def table(rows: list[dict], members: int) -> str:
+    keys = ["accuracy", "coverage", "covered_accuracy", "cov_at_98"]
+    head = ("| recipe | n | s/member | " + " | ".join(f"1: {k}" for k in keys) + " | ens | "
+            + " | ".join(f"{members}: {k}" for k in keys) + " |")
+    lines = [head, "|" + "---|" * (len(keys) * 2 + 4)]
+    for r in rows:
+        single = " | ".join(f"{r['single'][k]:.3f}" for k in keys)
+        ens = " | ".join(f"{r['ensemble'][k]:.3f}" if r["ensemble"] else "-" for k in keys)
+        lines.append(f"| {r['recipe']} | {r['members_trained']} | {r['seconds_per_member']:.0f}"
+                     f" | {single} | {r['ensembles']} | {ens} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", default="default", help=f"from {', '.join(RECIPES)}")
+    parser.add_argument("--seeds", default="0-5", help="e.g. 0-5 or 0,1,2")
+    parser.add_argument("--members", type=int, default=2, help="ensemble size to score")
+    parser.add_argument("--jobs", type=int, default=2, help="members trained at a time")
+    parser.add_argument("--threshold", type=float, default=0.93)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cache", type=Path, default=REPO / "runs" / "recipe_sweep")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--hard-images", type=Path, default=None, metavar="PNG",
+                        help="also draw the validation images most members of the sweep get "
+                        "wrong (label, share of members wrong)")
+    args = parser.parse_args(argv)
+    recipes, seeds = args.recipes.split(","), parse_seeds(args.seeds)
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
+    threads = max(1, 2 // args.jobs)
+    jobs = [(r, s) for s in seeds for r in recipes]
+    files: dict[str, list[Path]] = {r: [] for r in recipes}
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(train_one, r, s, str(args.data), str(args.cache), threads): (r, s)
+                   for r, s in jobs}
+        for done, future in enumerate(futures, 1):
+            recipe, seed = futures[future]
+            files[recipe].append(Path(future.result()))
+            print(f"[{done}/{len(jobs)}] {recipe} seed {seed}", file=sys.stderr, flush=True)
+    rows = [summarize(r, files[r], args.members, args.threshold) for r in recipes]
+    print(table(rows, args.members))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    if args.hard_images:
+        counts = hard_images_sheet([f for r in recipes for f in files[r]], args.data,
+                                   args.hard_images)
+        print(f"wrote {args.hard_images}: of {counts['images']} validation images, "
+              f"{counts['wrong_in_most']} are wrong in most of the {counts['members']} members, "
+              f"{counts['wrong_in_90pct']} in over 90%, {counts['never_wrong']} in none")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
