@@ -1,4 +1,4 @@
-"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,epochs-90 --seeds 0-5
+"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,calib-90 --seeds 0-5
 
 Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
 `scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
@@ -31,13 +31,14 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
     "default": {},
-    "epochs-90": {"epochs": 90},
-    "epochs-200": {"epochs": 200},
-    "wd-2e-3": {"weight_decay": 2e-3},
+    "epochs-150": {"epochs": 150},
+    "wd-5e-4": {"weight_decay": 5e-4},
+    "wd-5e-3": {"weight_decay": 5e-3},
     "no-smoothing": {"label_smoothing": 0.0},
     "wide": {"widths": [32, 64, 128]},
     "cutmix-1": {"cutmix": 1.0},
-    "calib-90": {"epochs": 90, "calibration_fraction": 0.1},  # the default before session 2
+    # the default before session 2: 700 training images, 90 epochs, weight decay 5e-4
+    "calib-90": {"epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
 }
 
 

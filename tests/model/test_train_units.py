@@ -14,6 +14,7 @@ from model.train import (
     cross_fitted_probabilities,
     fit_temperature,
     train,
+    train_members,
 )
 
 
@@ -74,3 +75,27 @@ def test_training_without_held_out_images_fails_before_training():
     # THEN it refuses: the temperature would have nothing to be fitted on
     with pytest.raises(ValueError, match="fit the temperature"):
         train(None, config, progress=False, loaded=loaded)
+
+
+@pytest.mark.slow
+def test_members_trained_side_by_side_equal_members_trained_in_turn():
+    # GIVEN a few images and a 2-member config with one thread per member either way
+    gen = torch.Generator().manual_seed(3)
+    images = torch.randn(40, 3, 32, 32, generator=gen)
+    targets = torch.tensor([0, 1] * 20)
+    small = {"members": 2, "epochs": 1, "widths": [8, 8, 16], "batch_size": 16}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what train() sets for threads=1
+    try:
+        in_turn = train_members(images, targets, 2, TrainConfig(threads=1, **small))
+    finally:
+        torch.set_num_threads(threads)
+    # WHEN the same members train in two worker processes (2 threads in all)
+    side_by_side = train_members(images, targets, 2, TrainConfig(threads=2, **small))
+    # THEN they are the same networks, in seed order, ready to serve
+    assert len(side_by_side) == 2
+    for a, b in zip(in_turn, side_by_side, strict=True):
+        assert not b.training
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+            assert torch.equal(x, y), name
+    assert not torch.equal(side_by_side[0].head.weight, side_by_side[1].head.weight)
