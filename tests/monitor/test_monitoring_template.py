@@ -56,13 +56,17 @@ def _period(template, value) -> int:
     return int(value)
 
 
+# Alarms that are not monitoring's: always on (tests/template/test_alert_channel.py)
+OPERATIONS_ALARMS = {"OperationsDeadLetterQueueAlarm"}
+
+
 def model_alarms(template) -> dict[str, dict]:
     """The alarms on the function's own metrics, with defaults resolved."""
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     out = {}
     for logical_id, res in template["Resources"].items():
         props = res.get("Properties", {})
-        if res["Type"] != "AWS::CloudWatch::Alarm":
+        if res["Type"] != "AWS::CloudWatch::Alarm" or logical_id in OPERATIONS_ALARMS:
             continue
         assert res.get("Condition") == "MonitoringEnabled", logical_id
         if props["Namespace"] != env["POWERTOOLS_METRICS_NAMESPACE"]:
@@ -148,8 +152,9 @@ def test_every_alarm_notifies_the_shared_encrypted_alert_topic(template):
     alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms
     for logical_id, res in alarms.items():
-        # THEN each alarm exists with monitoring only and notifies AlertTopic
-        assert res["Condition"] == "MonitoringEnabled", logical_id
+        # THEN each alarm notifies AlertTopic; monitoring's exist with monitoring only
+        if logical_id not in OPERATIONS_ALARMS:
+            assert res["Condition"] == "MonitoringEnabled", logical_id
         assert res["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
         assert res["Properties"].get("OKActions", [{"Ref": "AlertTopic"}]) == [
             {"Ref": "AlertTopic"}], logical_id
