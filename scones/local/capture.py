@@ -14,9 +14,12 @@ Files go to ``<prefix>/<EndpointName>/<VariantName>/YYYY/MM/DD/HH/<MM-SS-mmm>-<u
 (the time of the file's first record, UTC), in a local directory or under an ``s3://`` URI.
 
 Exactly-once: the endpoint calls :meth:`CaptureWriter.submit` before it answers a request;
-one writer thread owns the files, writes each batch of whole lines with a single ``write``
-(no reader ever sees half a line), fsyncs when it rotates a file and drains the queue on
-:meth:`CaptureWriter.close`, so every accepted record lands in exactly one file.
+one writer thread owns the files, writes each batch of whole lines with a single ``write``,
+fsyncs when it rotates a file and drains the queue on :meth:`CaptureWriter.close`, so every
+accepted record lands in exactly one file. A process killed with SIGKILL can leave the last
+line of its current file cut short (Linux stops a large write at a page boundary for a fatal
+signal) and loses what was still queued: readers skip such a line (``not_json``), and the next
+local writer on that directory cuts it off before it writes (:func:`repair_capture_files`).
 """
 
 from __future__ import annotations
@@ -129,16 +132,50 @@ def capture_key(config: CaptureConfig, first_record_time: datetime, file_id: str
     )
 
 
+def repair_capture_files(root: Path) -> list[tuple[str, int]]:
+    """Cut the partial last line a killed writer may have left in a capture file.
+
+    One ``write`` of a batch is not atomic against SIGKILL: Linux stops copying a large write
+    at a page boundary when the process is killed, so a file can end mid-line. Every line
+    before it is whole. A writer starting on a directory calls this first; it returns
+    ``(path, bytes cut)`` for each file it repaired."""
+    repaired = []
+    for path in sorted(root.rglob("*.jsonl")):
+        with path.open("rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if not size:
+                continue
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                continue
+            keep, position = 0, size
+            while position > 0 and not keep:  # find the last newline, 64 KB at a time
+                start = max(0, position - 65536)
+                handle.seek(start)
+                chunk = handle.read(position - start)
+                index = chunk.rfind(b"\n")
+                keep = start + index + 1 if index >= 0 else 0
+                position = start
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+        repaired.append((str(path), size - keep))
+    return repaired
+
+
 class _LocalSink:
-    """Appends whole lines to files under a directory; fsync on close."""
+    """Appends whole lines to files under a directory; fsync on close. On start it repairs
+    files a killed writer left mid-line (:func:`repair_capture_files`)."""
 
     def __init__(self, root: Path):
         self.root = root
         self._fd: int | None = None
         try:
             root.mkdir(parents=True, exist_ok=True)
+            for path, cut in repair_capture_files(root):
+                print(f"capture: cut a partial last record ({cut} bytes) from {path}, "
+                      "left by a writer that was killed", file=sys.stderr)
         except OSError as exc:
-            raise CaptureError(f"cannot create capture directory {root}: {exc}") from exc
+            raise CaptureError(f"cannot prepare capture directory {root}: {exc}") from exc
 
     def open(self, key: str) -> str:
         path = self.root / key

@@ -260,3 +260,22 @@ def test_every_served_request_is_captured_exactly_once(loaded_brightness_model, 
         assert len(ok) <= served <= len(ok) + 8
     else:
         assert served == len(ok) and not failed
+
+
+def test_a_new_writer_cuts_the_partial_line_a_killed_writer_left(tmp_path, capsys):
+    # GIVEN capture files as a SIGKILL can leave them: one cut mid-record, one whole, one
+    # holding only the start of its first record
+    day = tmp_path / "ep" / "AllTraffic" / "2026" / "11" / "27" / "06"
+    day.mkdir(parents=True)
+    whole = b'{"a": 1}\n{"b": 2}\n'
+    (day / "cut.jsonl").write_bytes(whole + b'{"captureData": {"endpointIn')
+    (day / "whole.jsonl").write_bytes(whole)
+    (day / "start.jsonl").write_bytes(b'{"captureDa')
+    # WHEN a writer starts on the directory
+    CaptureWriter(CaptureConfig(str(tmp_path), "ep")).close()
+    # THEN only the partial last lines are gone, and each repair is reported
+    assert (day / "cut.jsonl").read_bytes() == whole
+    assert (day / "whole.jsonl").read_bytes() == whole
+    assert (day / "start.jsonl").read_bytes() == b""
+    err = capsys.readouterr().err
+    assert "cut.jsonl" in err and "start.jsonl" in err and "whole.jsonl" not in err

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scones.local.capture import CaptureConfig, CaptureWriter
 from scones.local.endpoint import start_endpoint
 from scones.local.runner import function_stdout_to, quiet_interpreter_logs
 from scones.local.stack import LocalStack
@@ -211,9 +212,14 @@ def test_capture_files_hold_only_whole_lines_after_kill_9(brightness_model, brig
     finally:
         if proc.poll() is None:
             proc.kill()
-    # THEN every capture file ends with a newline and every line parses as a whole record
+    # THEN every line but a file's last is a whole record (the kill may cut the last one)
     files = sorted(capture.rglob("*.jsonl"))
     assert served and files
+    for path in files:
+        for line in path.read_bytes().split(b"\n")[:-1]:
+            assert set(json.loads(line)) == {"captureData", "eventMetadata", "eventVersion"}
+    # AND the next writer on the directory cuts any partial last line before it writes
+    CaptureWriter(CaptureConfig(str(capture), "kill-test")).close()
     records = 0
     for path in files:
         data = path.read_bytes()
