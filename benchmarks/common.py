@@ -1,9 +1,12 @@
-"""Helpers the benchmarks share: a percentile and one timed request to a local endpoint."""
+"""Helpers the benchmarks share: a percentile, one timed request to a local endpoint, and the
+check that a model exists."""
 
 from __future__ import annotations
 
 import http.client
+import sys
 import time
+from pathlib import Path
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -28,3 +31,12 @@ def post_image(host: str, port: int, endpoint: str, body: bytes) -> tuple[float,
     except OSError as exc:
         outcome = type(exc).__name__
     return time.perf_counter() - start, outcome
+
+
+def missing_model(path: str) -> bool:
+    """True (after saying how to make one) when there is no model artifact at ``path``."""
+    if Path(path).exists():
+        return False
+    print(f"no model at {path}: run `scones train --data DATA --out runs/model` "
+          "(or `scones demo`) first, or pass --model", file=sys.stderr)
+    return True

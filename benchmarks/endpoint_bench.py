@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.common import percentile, post_image  # noqa: E402
+from benchmarks.common import missing_model, percentile, post_image  # noqa: E402
 
 SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
 ENDPOINT = "bench-endpoint"
@@ -80,9 +80,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1500, help="per concurrency level")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
-    if not Path(args.model).exists():
-        print(f"no model at {args.model}: run `scones train --data DATA --out runs/model` "
-              "(or `scones demo`) first, or pass --model", file=sys.stderr)
+    if missing_model(args.model):
         return 2
 
     from scones.local.endpoint import start_endpoint

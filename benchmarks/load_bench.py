@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.common import percentile, post_image  # noqa: E402
+from benchmarks.common import missing_model, percentile, post_image  # noqa: E402
 
 SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
 DEFAULT_MODEL = REPO / "tests/local/fixtures/brightness_model"
@@ -209,8 +209,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=40, help="images per workflow level")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
-    if not Path(args.model).exists():
-        print(f"no model at {args.model}", file=sys.stderr)
+    if missing_model(args.model):
         return 2
     from scones.local.runner import quiet_interpreter_logs
 
