@@ -69,6 +69,19 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def consume_first(faults: list, injected: Counter, matches) -> Any:
+    """The first fault with uses left that ``matches``; one use spent and counted (caller holds
+    the plan's lock). None when no fault applies."""
+    for fault in faults:
+        if fault.remaining == 0 or not matches(fault):
+            continue
+        if fault.remaining is not None:
+            fault.remaining -= 1
+        injected[fault.kind] += 1
+        return fault
+    return None
+
+
 @dataclass
 class EndpointFault:
     kind: str
@@ -119,19 +132,16 @@ class FaultPlan:
     def take(self, body: bytes) -> EndpointFault | None:
         """The fault for this request (counted as used), or None to serve it normally."""
         digest = None
+
+        def matches(fault: EndpointFault) -> bool:
+            nonlocal digest
+            if fault.body_sha256 is None:
+                return True
+            digest = digest or body_digest(body)
+            return fault.body_sha256 == digest
+
         with self._lock:
-            for fault in self._faults:
-                if fault.remaining == 0:
-                    continue
-                if fault.body_sha256 is not None:
-                    digest = digest or body_digest(body)
-                    if fault.body_sha256 != digest:
-                        continue
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                self.injected[fault.kind] += 1
-                return fault
-        return None
+            return consume_first(self._faults, self.injected, matches)
 
     def apply(self, handler: Any, body: bytes) -> bool:
         """Inject this request's fault through the endpoint's HTTP handler; True when the
@@ -238,15 +248,8 @@ class S3FaultPlan:
     def _take(self, bucket: str, key: str) -> S3Fault | None:
         with self._lock:
             self.attempts[(bucket, key)] += 1
-            for fault in self._faults:
-                if fault.remaining == 0 or fault.bucket not in (None, bucket) \
-                        or fault.key not in (None, key):
-                    continue
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                self.injected[fault.kind] += 1
-                return fault
-        return None
+            return consume_first(self._faults, self.injected,
+                                 lambda f: f.bucket in (None, bucket) and f.key in (None, key))
 
     def _hook(self, request: Any, **_: Any):
         from botocore.awsrequest import AWSResponse
