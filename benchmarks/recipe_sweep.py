@@ -10,7 +10,9 @@ members at a time, one torch thread each) and resumed: logits are cached in --ca
 
 Prints one row per recipe: mean over members / ensembles of accuracy, coverage and covered
 accuracy at --threshold, cov_at_98 (largest share some threshold covers with >= 0.98 correct)
-and seconds per member. The validation split is the one `scones train` holds out.
+and seconds per member. The validation split is the one `scones train` holds out; `--folds 5`
+also holds out each other fold of the 5-fold cross-validation whose fold 0 is that split (one row
+per fold, then the mean over folds), to tell how much a result owes to that one split.
 `--hard-images PNG` draws the validation images the members most often get wrong.
 """
 
@@ -37,6 +39,11 @@ RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are forme
     "no-smoothing": {"label_smoothing": 0.0},
     "wide": {"widths": [32, 64, 128]},
     "cutmix-1": {"cutmix": 1.0},
+    "trivialaug": {"trivial_augment": True},
+    "trivialaug-no-cutmix": {"trivial_augment": True, "cutmix": 0.0},
+    "trivialaug-no-smoothing": {"trivial_augment": True, "label_smoothing": 0.0},
+    "trivialaug-epochs-250": {"trivial_augment": True, "epochs": 250},
+    "trivialaug-wide": {"trivial_augment": True, "widths": [32, 64, 128]},
     # the default before session 2: 700 training images, 90 epochs, weight decay 5e-4
     "calib-90": {"epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
 }
@@ -49,16 +56,24 @@ def parse_seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def train_one(recipe: str, seed: int, data: str, cache: str, threads: int) -> str:
-    """Train one member; write its validation logits to the cache; return the file."""
+def cache_file(cache: str | Path, recipe: str, seed: int, fold: int = 0) -> Path:
+    """Fold 0 is the split `scones train` holds out (and the only one without folds)."""
+    return Path(cache) / (f"{recipe}_s{seed}.npz" if fold == 0 else f"{recipe}_f{fold}_s{seed}.npz")
+
+
+def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold: int = 0,
+              folds: int = 5) -> str:
+    """Train one member; write its validation logits to the cache; return the file. With
+    ``fold`` > 0 the held-out images are that fold of a ``folds``-fold cross-validation whose
+    fold 0 is the default validation split (20% for 5 folds)."""
     import torch
 
-    from model.data import find_samples, load_images, stratified_split
+    from model.data import find_samples, load_images, stratified_folds, stratified_split
     from model.inference import CalibratedEnsemble, to_tensor
     from model.train import TrainConfig, normalize, train_member
 
     torch.set_num_threads(threads)
-    path = Path(cache) / f"{recipe}_s{seed}.npz"
+    path = cache_file(cache, recipe, seed, fold)
     if path.exists():
         return str(path)
     config = TrainConfig(seed=seed, members=1, **RECIPES[recipe])
@@ -66,6 +81,11 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int) -> st
     validation, _, train_idx = stratified_split(
         loaded.targets, [config.validation_fraction, config.calibration_fraction],
         config.split_seed)
+    if fold:
+        if config.calibration_fraction:
+            raise ValueError(f"recipe {recipe}: folds need calibration_fraction 0")
+        validation = stratified_folds(loaded.targets, folds, config.split_seed)[fold]
+        train_idx = np.setdiff1d(np.arange(len(loaded.targets)), validation)
     x_all = to_tensor(loaded.images)
     y_all = torch.from_numpy(loaded.targets)
     start = time.perf_counter()
@@ -110,6 +130,19 @@ def summarize(recipe: str, files: list[Path], members: int, threshold: float) ->
             "seconds_per_member": float(np.mean([float(r["seconds"]) for r in runs])),
             "single": mean(singles), "ensembles": len(ensembles), "ensemble": mean(ensembles),
             "ensemble_rows": ensembles}
+
+
+def mean_over_folds(recipe: str, per_fold: list[dict]) -> dict:
+    """One row: each metric averaged over the folds' rows (every fold weighs the same)."""
+    def mean(key: str) -> dict:
+        rows = [r[key] for r in per_fold if r[key]]
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+
+    return {"recipe": f"{recipe} ({len(per_fold)} folds)",
+            "members_trained": sum(r["members_trained"] for r in per_fold),
+            "seconds_per_member": float(np.mean([r["seconds_per_member"] for r in per_fold])),
+            "single": mean("single"), "ensembles": sum(r["ensembles"] for r in per_fold),
+            "ensemble": mean("ensemble"), "ensemble_rows": []}
 
 
 def hard_images_sheet(files: list[Path], data: Path, out: Path, count: int = 24) -> dict:
@@ -165,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.93)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=REPO / "runs" / "recipe_sweep")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="also hold out the other folds of an N-fold cross-validation whose "
+                        "fold 0 is the default split (5 for its 20%%); one row per fold + mean")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--hard-images", type=Path, default=None, metavar="PNG",
                         help="also draw the validation images most members of the sweep get "
@@ -175,21 +211,29 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     threads = max(1, 2 // args.jobs)
-    jobs = [(r, s) for s in seeds for r in recipes]
-    files: dict[str, list[Path]] = {r: [] for r in recipes}
+    folds = list(range(max(1, args.folds)))
+    jobs = [(r, s, k) for k in folds for s in seeds for r in recipes]
+    files: dict[tuple[str, int], list[Path]] = {(r, k): [] for r in recipes for k in folds}
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = {pool.submit(train_one, r, s, str(args.data), str(args.cache), threads): (r, s)
-                   for r, s in jobs}
+        futures = {pool.submit(train_one, r, s, str(args.data), str(args.cache), threads, k,
+                               max(1, args.folds)): (r, s, k) for r, s, k in jobs}
         for done, future in enumerate(futures, 1):
-            recipe, seed = futures[future]
-            files[recipe].append(Path(future.result()))
-            print(f"[{done}/{len(jobs)}] {recipe} seed {seed}", file=sys.stderr, flush=True)
-    rows = [summarize(r, files[r], args.members, args.threshold) for r in recipes]
+            recipe, seed, fold = futures[future]
+            files[recipe, fold].append(Path(future.result()))
+            print(f"[{done}/{len(jobs)}] {recipe} seed {seed}"
+                  + (f" fold {fold}" if args.folds > 1 else ""), file=sys.stderr, flush=True)
+    rows = []
+    for r in recipes:
+        per_fold = [summarize(r if args.folds <= 1 else f"{r} fold {k}", files[r, k],
+                              args.members, args.threshold) for k in folds]
+        rows += per_fold
+        if len(per_fold) > 1:
+            rows.append(mean_over_folds(r, per_fold))
     print(table(rows, args.members))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.hard_images:
-        counts = hard_images_sheet([f for r in recipes for f in files[r]], args.data,
+        counts = hard_images_sheet([f for r in recipes for f in files[r, 0]], args.data,
                                    args.hard_images)
         print(f"wrote {args.hard_images}: of {counts['images']} validation images, "
               f"{counts['wrong_in_most']} are wrong in most of the {counts['members']} members, "

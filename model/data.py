@@ -228,6 +228,21 @@ def stratified_split(
     return [np.asarray(sorted(p), dtype=np.int64) for p in parts]
 
 
+def stratified_folds(targets: np.ndarray | list[int], folds: int, seed: int) -> list[np.ndarray]:
+    """Validation indices of ``folds`` disjoint stratified folds (k-fold cross-validation).
+    Classes are shuffled exactly as in ``stratified_split``, so fold 0 is the part that
+    ``stratified_split(targets, [1 / folds], seed)`` holds out."""
+    targets = np.asarray(targets)
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in range(folds)]
+    for cls in np.unique(targets):
+        idx = rng.permutation(np.flatnonzero(targets == cls))
+        count = int(round(len(idx) / folds))
+        for k in range(folds):
+            parts[k] += idx[k * count : (k + 1) * count if k < folds - 1 else None].tolist()
+    return [np.asarray(sorted(p), dtype=np.int64) for p in parts]
+
+
 # --------------------------------------------------------------------------- CIFAR-100
 
 

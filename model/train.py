@@ -29,8 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.augment import trivial_augment
 from model.data import LoadedImages, find_samples, load_images, stratified_split
-from model.inference import CalibratedEnsemble, build_network, to_tensor
+from model.inference import MEAN, STD, CalibratedEnsemble, build_network, to_tensor
 
 
 @dataclass
@@ -49,6 +50,8 @@ class TrainConfig:
     label_smoothing: float = 0.1  # keeps logits finite; 0.2 capped probabilities below 0.93
     crop_pad: int = 4  # reflect padding for random crops (pixels)
     cutout: int = 8  # side of the square erased per image (pixels; 0 = off)
+    trivial_augment: bool = False  # one random photometric/geometric op per image
+    # (model/augment.py), before crop, flip and cutout
     cutmix: float = 0.5  # probability that a batch gets CutMix (box from a shuffled partner);
     # 0.5 vs 0: accuracy 0.895 vs 0.882, covered accuracy 0.985 vs 0.964 (3 seeds, docs/model.md)
     ema: float = 0.99  # per-step decay of the weight average that gets served (0 = off)
@@ -79,8 +82,12 @@ class TrainResult:
 
 
 def augment(batch: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """Random crop (reflect pad), horizontal flip and cutout on a float batch (N, 3, S, S)."""
+    """(TrivialAugment,) random crop (reflect pad), horizontal flip and cutout on a normalized
+    float batch (N, 3, S, S)."""
     n, _, size, _ = batch.shape
+    if config.trivial_augment:
+        mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+        batch = (trivial_augment(batch * std + mean, gen) - mean) / std
     if config.crop_pad:
         pad = config.crop_pad
         padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")

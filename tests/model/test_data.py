@@ -138,3 +138,17 @@ def test_unknown_cifar_label_is_a_named_error(tmp_path, cifar_archive):
     with pytest.raises(UnknownLabelError, match="skateboard"):
         download_cifar100(tmp_path / "out", ["bicycle", "skateboard"], url=str(archive), md5=md5)
     assert not (tmp_path / "out").exists()
+
+
+def test_stratified_folds_are_disjoint_cover_everything_and_start_with_the_split():
+    from model.data import stratified_folds, stratified_split
+
+    targets = np.array([0] * 53 + [1] * 47)
+    folds = stratified_folds(targets, 5, seed=0)
+    joined = np.concatenate(folds)
+    assert len(joined) == len(targets) == len(np.unique(joined))
+    for fold in folds:  # each class spread evenly (the last fold takes the remainder)
+        for cls, count in ((0, 53), (1, 47)):
+            assert abs(np.sum(targets[fold] == cls) - count / 5) < 2
+    validation, _ = stratified_split(targets, [0.2], seed=0)
+    assert np.array_equal(folds[0], validation)

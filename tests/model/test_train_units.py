@@ -99,3 +99,17 @@ def test_members_trained_side_by_side_equal_members_trained_in_turn():
         for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
             assert torch.equal(x, y), name
     assert not torch.equal(side_by_side[0].head.weight, side_by_side[1].head.weight)
+
+
+def test_augment_with_trivial_augment_is_seeded_and_stays_normalized():
+    from model.inference import MEAN, STD
+
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    images = (torch.rand(16, 3, 32, 32) - mean) / std  # normalized, as train_member sees them
+    config = TrainConfig(trivial_augment=True, cutout=0, crop_pad=0)
+    a = augment(images, config, torch.Generator().manual_seed(5))
+    b = augment(images, config, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, images)
+    # back in pixel space every value is still a valid intensity
+    pixels = a * std + mean
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
