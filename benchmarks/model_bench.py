@@ -33,14 +33,18 @@ from model.package import LoadedArtifact, train_and_package  # noqa: E402
 from model.train import TrainConfig  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
+SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1}  # the default until session 3
 CONFIGS = {
     "default": {},  # TrainConfig defaults = what `scones train` uses
     "single": {"members": 1},
     "no-tta": {"tta_flip": False},
+    # the default of session 2: no TrivialAugment, label smoothing 0.1
+    "session-2": SESSION_2,
     # earlier defaults, as they were: 700 training images, temperature on a 100-image split
-    "epochs-90": {"epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
-    "cutmix-60": {"epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
-    "no-cutmix": {"cutmix": 0.0, "epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "epochs-90": {**SESSION_2, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "cutmix-60": {**SESSION_2, "epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "no-cutmix": {**SESSION_2, "cutmix": 0.0, "epochs": 60, "weight_decay": 5e-4,
+                  "calibration_fraction": 0.1},
 }
 COLUMNS = ["accuracy", "coverage", "covered_accuracy", "cov_at_98", "ece", "train_s",
            "infer_ms", "request_ms", "artifact_mb"]

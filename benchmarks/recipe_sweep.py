@@ -31,21 +31,26 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
+# the default of session 2, before TrivialAugment and label smoothing 0.05 (2026-11-27)
+SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1}
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
     "default": {},
-    "epochs-150": {"epochs": 150},
-    "wd-5e-4": {"weight_decay": 5e-4},
-    "wd-5e-3": {"weight_decay": 5e-3},
-    "no-smoothing": {"label_smoothing": 0.0},
-    "wide": {"widths": [32, 64, 128]},
-    "cutmix-1": {"cutmix": 1.0},
-    "trivialaug": {"trivial_augment": True},
-    "trivialaug-no-cutmix": {"trivial_augment": True, "cutmix": 0.0},
-    "trivialaug-no-smoothing": {"trivial_augment": True, "label_smoothing": 0.0},
-    "trivialaug-epochs-250": {"trivial_augment": True, "epochs": 250},
-    "trivialaug-wide": {"trivial_augment": True, "widths": [32, 64, 128]},
+    "session-2": SESSION_2,
+    # variations of the session-2 default
+    "epochs-150": {**SESSION_2, "epochs": 150},
+    "wd-5e-4": {**SESSION_2, "weight_decay": 5e-4},
+    "wd-5e-3": {**SESSION_2, "weight_decay": 5e-3},
+    "no-smoothing": {**SESSION_2, "label_smoothing": 0.0},
+    "wide": {**SESSION_2, "widths": [32, 64, 128]},
+    "cutmix-1": {**SESSION_2, "cutmix": 1.0},
     # the default before session 2: 700 training images, 90 epochs, weight decay 5e-4
-    "calib-90": {"epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "calib-90": {**SESSION_2, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    # session 3: TrivialAugment on the session-2 default (label smoothing 0.1 unless named)
+    "trivialaug": {"label_smoothing": 0.1},
+    "trivialaug-no-cutmix": {"label_smoothing": 0.1, "cutmix": 0.0},
+    "trivialaug-no-smoothing": {"label_smoothing": 0.0},
+    "trivialaug-ema-998": {"label_smoothing": 0.1, "ema": 0.998},
+    "trivialaug-smoothing-05": {},  # = the default since session 3
 }
 
 
