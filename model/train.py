@@ -7,11 +7,11 @@
 Recipe (chosen on the held-out validation split, see docs/model.md): stratified split of the
 data into train / validation (and an optional calibration split); each member trains with
 TrivialAugment (model/augment.py), random crop (reflect pad), horizontal flip and cutout, CutMix
-on half the batches, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA of the weights; the served
-model averages member logits over the image and its mirror, and a temperature fitted on the
-held-out images turns them into probabilities. When those are the validation images, the
-reported validation metrics score each half with the temperature fitted on the other half
-(cross-fitting), never with its own.
+on half the batches, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA of the
+weights; the served model averages member logits over the image and its mirror, and a
+temperature fitted on the held-out images turns them into probabilities. When those are the
+validation images, the reported validation metrics score each half with the temperature fitted
+on the other half (cross-fitting), never with its own.
 """
 
 from __future__ import annotations
