@@ -51,6 +51,7 @@ RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are forme
     "trivialaug-no-smoothing": {"label_smoothing": 0.0},
     "trivialaug-ema-998": {"label_smoothing": 0.1, "ema": 0.998},
     "trivialaug-smoothing-05": {},  # = the default since session 3
+    "trivialaug-geometric-2": {"trivial_augment_scale": 2.0},  # shear 0.6, 20 px, 60 degrees
 }
 
 

@@ -26,8 +26,10 @@ FILL = 0.5  # value of pixels a geometric operation uncovers (image in [0, 1])
 _GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
-def trivial_augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One random operation per image; ``images`` in [0, 1], shape (N, 3, S, S)."""
+def trivial_augment(images: torch.Tensor, gen: torch.Generator,
+                    geometric_scale: float = 1.0) -> torch.Tensor:
+    """One random operation per image; ``images`` in [0, 1], shape (N, 3, S, S).
+    ``geometric_scale`` multiplies the shear, translation and rotation ranges."""
     n = images.shape[0]
     op = torch.randint(0, len(OPERATIONS), (n,), generator=gen)
     strength = torch.rand(n, generator=gen)
@@ -39,7 +41,7 @@ def trivial_augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
             continue
         s, m = strength[chosen], sign[chosen]
         x = images[chosen]
-        out[chosen] = (_geometric(x, name, s * m) if name in GEOMETRIC
+        out[chosen] = (_geometric(x, name, s * m * geometric_scale) if name in GEOMETRIC
                        else _colour(x, name, s, m)).clamp(0.0, 1.0)
     return out
 

@@ -73,3 +73,13 @@ def test_brightness_and_contrast_blend_like_pil():
     assert torch.allclose(darker, x * 0.1)
     flat = _colour(x, "contrast", torch.ones(1), -torch.ones(1))  # towards the grey mean
     assert (flat.amax() - flat.amin()) < (x.amax() - x.amin())
+
+
+def test_geometric_scale_scales_only_the_geometric_operations():
+    images = torch.rand(64, 3, 32, 32)
+    plain = trivial_augment(images, torch.Generator().manual_seed(7), geometric_scale=1.0)
+    still = trivial_augment(images, torch.Generator().manual_seed(7), geometric_scale=0.0)
+    differs = (plain - still).flatten(1).abs().amax(dim=1) > 1e-6
+    assert differs.any()  # some images drew a geometric operation...
+    # ...and with scale 0 those are left as they were; every other image is the same either way
+    assert torch.allclose(still[differs], images[differs], atol=1e-5)
