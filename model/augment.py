@@ -29,7 +29,8 @@ _GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 def trivial_augment(images: torch.Tensor, gen: torch.Generator,
                     geometric_scale: float = 1.0) -> torch.Tensor:
     """One random operation per image; ``images`` in [0, 1], shape (N, 3, S, S).
-    ``geometric_scale`` multiplies the shear, translation and rotation ranges."""
+    ``geometric_scale`` multiplies the shear, translation and rotation ranges. Operated-on
+    images come out clamped to [0, 1]."""
     n = images.shape[0]
     op = torch.randint(0, len(OPERATIONS), (n,), generator=gen)
     strength = torch.rand(n, generator=gen)
@@ -103,7 +104,7 @@ def _colour(x: torch.Tensor, name: str, strength: torch.Tensor, sign: torch.Tens
         span = high - low
         return torch.where(span > 0, (x - low) / span.clamp_min(1e-6), x)
     if name == "equalize":  # per channel, 256 levels: value -> share of pixels at or below
-        levels = torch.round(x * 255).long().flatten(2)
+        levels = torch.round(x * 255).clamp(0, 255).long().flatten(2)
         counts = torch.zeros(*levels.shape[:2], 256).scatter_add_(
             2, levels, torch.ones(levels.shape))
         below = counts.cumsum(dim=2)

@@ -83,3 +83,13 @@ def test_geometric_scale_scales_only_the_geometric_operations():
     assert differs.any()  # some images drew a geometric operation...
     # ...and with scale 0 those are left as they were; every other image is the same either way
     assert torch.allclose(still[differs], images[differs], atol=1e-5)
+
+
+def test_values_outside_the_unit_range_are_clamped_not_a_crash():
+    # e.g. normalized noise turned back into pixels: equalize would index its histogram at -2
+    images = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = _colour(images, "equalize", torch.ones(64), torch.ones(64))
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    out = trivial_augment(images, torch.Generator().manual_seed(1))
+    changed = (out - images).flatten(1).abs().amax(dim=1) > 0
+    assert out[changed].min() >= 0.0 and out[changed].max() <= 1.0
