@@ -52,6 +52,7 @@ RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are forme
     "trivialaug-ema-998": {"label_smoothing": 0.1, "ema": 0.998},
     "trivialaug-smoothing-05": {},  # = the default since session 3
     "trivialaug-geometric-2": {"trivial_augment_scale": 2.0},  # shear 0.6, 20 px, 60 degrees
+    "default-epochs-250": {"epochs": 250},  # the session-3 default, trained longer
 }
 
 
