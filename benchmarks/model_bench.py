@@ -27,13 +27,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import SESSION_2  # noqa: E402
 from model.data import find_samples, load_images, stratified_split  # noqa: E402
 from model.metrics import risk_coverage_curve  # noqa: E402
 from model.package import LoadedArtifact, train_and_package  # noqa: E402
 from model.train import TrainConfig  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
-SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1}  # the default until session 3
 CONFIGS = {
     "default": {},  # TrainConfig defaults = what `scones train` uses
     "single": {"members": 1},

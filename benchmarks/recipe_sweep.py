@@ -30,9 +30,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
+from benchmarks.common import SESSION_2  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
-# the default of session 2, before TrivialAugment and label smoothing 0.05 (2026-11-27)
-SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1}
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
     "default": {},
     "session-2": SESSION_2,

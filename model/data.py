@@ -214,11 +214,8 @@ def stratified_split(
 ) -> list[np.ndarray]:
     """Split indices into len(fractions)+1 parts: one per fraction, the rest last. Each class is
     shuffled with ``seed`` and cut in the same proportions; parts are returned sorted."""
-    targets = np.asarray(targets)
-    rng = np.random.default_rng(seed)
     parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
-    for cls in np.unique(targets):
-        idx = rng.permutation(np.flatnonzero(targets == cls))
+    for idx in _shuffled_classes(targets, seed):
         start = 0
         for part, fraction in enumerate(fractions):
             count = int(round(fraction * len(idx)))
@@ -228,15 +225,21 @@ def stratified_split(
     return [np.asarray(sorted(p), dtype=np.int64) for p in parts]
 
 
+def _shuffled_classes(targets: np.ndarray | list[int], seed: int):
+    """Each class's indices (classes in sorted order), shuffled by one generator seeded with
+    ``seed``: the shared first step of ``stratified_split`` and ``stratified_folds``."""
+    targets = np.asarray(targets)
+    rng = np.random.default_rng(seed)
+    for cls in np.unique(targets):
+        yield rng.permutation(np.flatnonzero(targets == cls))
+
+
 def stratified_folds(targets: np.ndarray | list[int], folds: int, seed: int) -> list[np.ndarray]:
     """Validation indices of ``folds`` disjoint stratified folds (k-fold cross-validation).
     Classes are shuffled exactly as in ``stratified_split``, so fold 0 is the part that
     ``stratified_split(targets, [1 / folds], seed)`` holds out."""
-    targets = np.asarray(targets)
-    rng = np.random.default_rng(seed)
     parts: list[list[int]] = [[] for _ in range(folds)]
-    for cls in np.unique(targets):
-        idx = rng.permutation(np.flatnonzero(targets == cls))
+    for idx in _shuffled_classes(targets, seed):
         count = int(round(len(idx) / folds))
         for k in range(folds):
             parts[k] += idx[k * count : (k + 1) * count if k < folds - 1 else None].tolist()

@@ -83,14 +83,16 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+_MEAN, _STD = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+
+
 def augment(batch: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     """(TrivialAugment,) random crop (reflect pad), horizontal flip and cutout on a normalized
     float batch (N, 3, S, S)."""
     n, _, size, _ = batch.shape
-    if config.trivial_augment:
-        mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
-        batch = trivial_augment(batch * std + mean, gen, config.trivial_augment_scale)
-        batch = (batch - mean) / std
+    if config.trivial_augment:  # its operations work on pixels in [0, 1]
+        batch = trivial_augment(batch * _STD + _MEAN, gen, config.trivial_augment_scale)
+        batch = (batch - _MEAN) / _STD
     if config.crop_pad:
         pad = config.crop_pad
         padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
