@@ -1,5 +1,5 @@
 """Helpers the benchmarks share: a percentile, one timed request to a local endpoint, the
-check that a model exists, and the session-2 training recipe the model benchmarks compare with."""
+check that a model exists, and the earlier default recipes the model benchmarks compare with."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 # TrainConfig overrides that give the default of session 2 (before TrivialAugment and label
 # smoothing 0.05, 2026-11-27); model_bench.py and recipe_sweep.py build older recipes on it
-SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1}
+SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200}
+# the default of session 3 (TrivialAugment, label smoothing 0.05, 200 epochs), before 250 epochs
+SESSION_3 = {"epochs": 200}
 
 
 def percentile(values: list[float], q: float) -> float:

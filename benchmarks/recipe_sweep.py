@@ -1,4 +1,4 @@
-"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,calib-90 --seeds 0-5
+"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,session-3 --seeds 0-5
 
 Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
 `scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.common import SESSION_2  # noqa: E402
+from benchmarks.common import SESSION_2, SESSION_3  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
@@ -46,13 +46,14 @@ RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are forme
     # the default before session 2: 700 training images, 90 epochs, weight decay 5e-4
     "calib-90": {**SESSION_2, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
     # session 3: TrivialAugment on the session-2 default (label smoothing 0.1 unless named)
-    "trivialaug": {"label_smoothing": 0.1},
-    "trivialaug-no-cutmix": {"label_smoothing": 0.1, "cutmix": 0.0},
-    "trivialaug-no-smoothing": {"label_smoothing": 0.0},
-    "trivialaug-ema-998": {"label_smoothing": 0.1, "ema": 0.998},
-    "trivialaug-smoothing-05": {},  # = the default since session 3
-    "trivialaug-geometric-2": {"trivial_augment_scale": 2.0},  # shear 0.6, 20 px, 60 degrees
-    "default-epochs-250": {"epochs": 250},  # the session-3 default, trained longer
+    "session-3": SESSION_3,  # the default of session 3: TrivialAugment, smoothing 0.05, 200 epochs
+    "trivialaug": {**SESSION_3, "label_smoothing": 0.1},
+    "trivialaug-no-cutmix": {**SESSION_3, "label_smoothing": 0.1, "cutmix": 0.0},
+    "trivialaug-no-smoothing": {**SESSION_3, "label_smoothing": 0.0},
+    "trivialaug-ema-998": {**SESSION_3, "label_smoothing": 0.1, "ema": 0.998},
+    "trivialaug-smoothing-05": SESSION_3,  # = session-3
+    "trivialaug-geometric-2": {**SESSION_3, "trivial_augment_scale": 2.0},  # shear 0.6, 20 px, 60 deg
+    "default-epochs-250": {**SESSION_3, "epochs": 250},  # = the default since session 4
 }
 
 
