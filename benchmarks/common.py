@@ -10,9 +10,12 @@ from pathlib import Path
 
 # TrainConfig overrides that give the default of session 2 (before TrivialAugment and label
 # smoothing 0.05, 2026-11-27); model_bench.py and recipe_sweep.py build older recipes on it
-SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200}
-# the default of session 3 (TrivialAugment, label smoothing 0.05, 200 epochs), before 250 epochs
-SESSION_3 = {"epochs": 200}
+SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200,
+             "precision": "float32"}
+# the default of session 3 (TrivialAugment, label smoothing 0.05, 200 epochs, float32)
+SESSION_3 = {"epochs": 200, "precision": "float32"}
+# the default of session 4 before bfloat16 training: 250 epochs in float32
+FLOAT32 = {"precision": "float32"}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--calibration-fraction", type=float, default=None,
                        help="share held out only to fit the temperature (default 0); e.g. "
                        "--validation-fraction 0 --calibration-fraction 0.1 trains on 90%%")
+    train.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
+                       help="of the training forward pass (default auto: bfloat16 where the CPU "
+                       "has it natively, else float32)")
     train.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     train.set_defaults(func=run_train)
 
@@ -72,7 +75,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "members": args.members,
                                    "validation_fraction": args.validation_fraction,
-                                   "calibration_fraction": args.calibration_fraction}.items()
+                                   "calibration_fraction": args.calibration_fraction,
+                                   "precision": args.precision}.items()
                  if v is not None}
     config = TrainConfig(seed=args.seed, **overrides)
     summary = train_and_package(args.data, args.out, config, threshold=args.threshold)

@@ -157,6 +157,7 @@ def train_and_package(
         "n_validation": int(len(held_out)),
         "skipped": [{"path": str(p), "error": e} for p, e in loaded.skipped],
         "seed": config.seed,
+        "precision": result.config.precision,
         "hardware": hardware(),
     }
     digest = hashlib.sha256(
@@ -174,7 +175,7 @@ def train_and_package(
         "training_seconds": round(result.train_seconds, 2),
         "metrics": {k: metrics[k] for k in ("evaluated_on", "n", "accuracy", "coverage",
                                              "covered_accuracy", "ece", "threshold")},
-        "config": config_dict(config),
+        "config": config_dict(result.config),  # as trained ("auto" precision resolved)
         "created": created,
         "model_version": f"{created[:10].replace('-', '')}-{digest}",
     }

@@ -23,7 +23,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -59,6 +59,10 @@ class TrainConfig:
     # 0.5 vs 0: accuracy 0.895 vs 0.882, covered accuracy 0.985 vs 0.964 (3 seeds, docs/model.md)
     ema: float = 0.99  # per-step decay of the weight average that gets served (0 = off)
     tta_flip: bool = True  # average predictions over the image and its mirror
+    precision: str = "auto"  # of the training forward pass: "bfloat16" autocasts convolutions
+    # and the classifier (weights, optimizer, EMA and the served model stay float32), about
+    # 1.4x faster on CPUs with native bfloat16, same quality (5-fold CV: docs/model.md);
+    # "auto" = bfloat16 on such CPUs, else "float32" (emulated bfloat16 is slow)
     calibration_fraction: float = 0.0  # share that only fits the temperature; 0 = fit it on
     # the validation split instead (its metrics then cross-fitted: docs/model.md) and train on
     # those 100 more images (0.1 before 2026-11-27)
@@ -68,6 +72,21 @@ class TrainConfig:
     threads: int = 2  # CPU threads in all: with 2+ members, min(members, threads) processes
     # train members side by side with threads // processes each (on 2 cores, 2 members x 1
     # thread: about 20 s per 20 epochs, against 26 s one after the other at 2 threads)
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def training_precision(requested: str) -> str:
+    """The precision of the training forward pass: ``requested``, or for "auto" bfloat16 where
+    the CPU computes it natively (AVX512-BF16 or AMX) and float32 elsewhere."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision {requested!r}: use one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    native = any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return "bfloat16" if native else "float32"
 
 
 @dataclass
@@ -137,6 +156,7 @@ def train_member(
     """Train one network on (already normalized) images; returns its EMA weights in eval mode."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    bfloat16 = training_precision(config.precision) == "bfloat16"
     net = build_network(num_classes, config.widths, config.arch)
     net = net.to(memory_format=torch.channels_last)
     decay, no_decay = [], []
@@ -171,7 +191,8 @@ def train_member(
                 batch, y_mix, lam = cutmix(batch, y, gen)
             else:
                 y_mix, lam = y, 1.0
-            out = net(batch.contiguous(memory_format=torch.channels_last))
+            with torch.autocast("cpu", torch.bfloat16, enabled=bfloat16):
+                out = net(batch.contiguous(memory_format=torch.channels_last)).float()
             loss = lam * F.cross_entropy(out, y, label_smoothing=config.label_smoothing)
             if lam < 1.0:
                 loss = loss + (1 - lam) * F.cross_entropy(
@@ -322,6 +343,7 @@ def train(data_path: str | os.PathLike | None, config: TrainConfig, progress: bo
     from tqdm import tqdm
 
     torch.set_num_threads(config.threads)
+    config = replace(config, precision=training_precision(config.precision))  # record the used
     if loaded is None:
         loaded = load_images(find_samples(data_path), progress=progress)
     fractions = [config.validation_fraction, config.calibration_fraction]

@@ -29,6 +29,10 @@ def test_tiny_training_run_writes_a_valid_artifact(image_folder, tmp_path, capsy
     # AND the validation split fitted the temperature; its metrics are cross-fitted
     assert metrics["n_calibration"] == 0 and metrics["temperature_fitted_on"] == "validation"
     assert metrics["metrics_temperature"] == "cross-fitted"
+    # AND the precision "auto" resolved to is recorded where it was used
+    from model.train import training_precision
+
+    assert metrics["precision"] == training_precision("auto") in ("float32", "bfloat16")
     assert [s["path"].endswith("corrupt.png") for s in metrics["skipped"]] == [True]
     baseline = json.loads((out / "baseline.json").read_text())
     assert set(baseline) == {"labels", "n", "threshold", "confidence", "label_mix", "input"}
@@ -52,6 +56,7 @@ def test_tiny_training_run_writes_a_valid_artifact(image_folder, tmp_path, capsy
         assert meta["labels"] == ["bicycle", "motorcycle"] and meta["seed"] == 1
         assert meta["temperature"] > 0 and meta["model_version"]
         assert {"created", "training_seconds", "metrics", "input_size"} <= set(meta)
+        assert meta["config"]["precision"] == metrics["precision"]
         body = (image_folder / "bicycle" / "bicycle_000.png").read_bytes()
         probs = artifact.module.predict_fn(artifact.module.input_fn(body, "image/png"),
                                            artifact.model)
@@ -77,10 +82,12 @@ def test_a_calibration_split_can_replace_the_validation_split(image_folder, tmp_
 
 
 def test_training_is_deterministic_with_a_seed(image_folder, tmp_path):
-    # GIVEN two runs with the same seed
+    # GIVEN two runs with the same seed (float32 asked for: it is recorded as asked)
     for name in ("a", "b"):
         assert main(["train", "--data", str(image_folder), "--out", str(tmp_path / name),
-                     "--epochs", "2", "--members", "1", "--seed", "5"]) == 0
+                     "--epochs", "2", "--members", "1", "--seed", "5",
+                     "--precision", "float32"]) == 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["precision"] == "float32"
     # THEN the weights are identical
     weights = []
     for name in ("a", "b"):
@@ -107,3 +114,12 @@ def test_sagemaker_script_mode_reads_sm_environment(list_dataset, image_folder, 
         assert (model_dir / name).exists()
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["evaluated_on"] == "validation channel" and metrics["n"] == 12
+
+
+def test_train_offers_exactly_the_precisions_training_knows(image_folder, tmp_path, capsys):
+    from model.train import PRECISIONS
+
+    # an unknown precision is refused by the command line, before any data is read
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(image_folder), "--out", str(tmp_path), "--precision", "fp8"])
+    assert f"choose from {', '.join(repr(p) for p in PRECISIONS)}" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Small pure pieces of training: temperature fitting, cross-fitting, augmentation (fast)."""
+"""Small pure pieces of training: temperature fitting, cross-fitting, augmentation, precision
+(fast)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from model.train import (
     cross_fitted_probabilities,
     fit_temperature,
     train,
+    train_member,
     train_members,
+    training_precision,
 )
 
 
@@ -113,3 +116,43 @@ def test_augment_with_trivial_augment_is_seeded_and_stays_normalized():
     # back in pixel space every value is still a valid intensity
     pixels = a * std + mean
     assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (True, False, "bfloat16"), (False, True, "bfloat16"), (False, False, "float32")])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch, avx512_bf16, amx,
+                                                               expected):
+    # GIVEN a CPU whose capabilities torch reports as below
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    # THEN "auto" picks bfloat16 only for native support; explicit choices are kept
+    assert training_precision("auto") == expected
+    assert training_precision("float32") == "float32"
+    assert training_precision("bfloat16") == "bfloat16"
+
+
+def test_an_unknown_precision_is_refused_before_training():
+    with pytest.raises(ValueError, match="precision 'float16'"):
+        training_precision("float16")
+    images, targets = torch.randn(8, 3, 32, 32), torch.tensor([0, 1] * 4)
+    with pytest.raises(ValueError, match="precision"):
+        train_member(images, targets, 2, TrainConfig(precision="fp8", epochs=1), seed=0)
+
+
+def test_bfloat16_training_keeps_float32_weights_and_is_seeded():
+    # GIVEN a tiny member trained twice with bfloat16 autocast and once in float32
+    gen = torch.Generator().manual_seed(4)
+    images, targets = torch.randn(32, 3, 32, 32, generator=gen), torch.tensor([0, 1] * 16)
+    small = {"epochs": 2, "widths": [8, 8, 16], "batch_size": 16}
+    runs = [train_member(images, targets, 2, TrainConfig(precision=p, **small), seed=7)
+            for p in ("bfloat16", "bfloat16", "float32")]
+    # THEN the served weights stay float32, the same seed gives the same weights,
+    # and the precision really changed the arithmetic
+    for net in runs:
+        assert all(t.dtype == torch.float32 for t in net.state_dict().values()
+                   if t.is_floating_point())
+    first, again, full = (r.state_dict() for r in runs)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], full[k]) for k in first)
+    with torch.inference_mode():
+        assert torch.isfinite(runs[0](images)).all()
