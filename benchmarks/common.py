@@ -14,8 +14,8 @@ SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200,
              "precision": "float32"}
 # the default of session 3 (TrivialAugment, label smoothing 0.05, 200 epochs, float32)
 SESSION_3 = {"epochs": 200, "precision": "float32"}
-# the default of session 4 before bfloat16 training: 250 epochs in float32
-FLOAT32 = {"precision": "float32"}
+# the first default of session 4: 250 epochs in float32 (before bfloat16 and 350 epochs)
+FLOAT32_250 = {"epochs": 250, "precision": "float32"}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -27,7 +27,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import FLOAT32, SESSION_2, SESSION_3  # noqa: E402
+from benchmarks.common import FLOAT32_250, SESSION_2, SESSION_3  # noqa: E402
 from model.data import find_samples, load_images, stratified_split  # noqa: E402
 from model.metrics import risk_coverage_curve  # noqa: E402
 from model.package import LoadedArtifact, train_and_package  # noqa: E402
@@ -38,8 +38,8 @@ CONFIGS = {
     "default": {},  # TrainConfig defaults = what `scones train` uses
     "single": {"members": 1},
     "no-tta": {"tta_flip": False},
-    # the default of session 4 trained in float32 (precision "auto" picks bfloat16 where native)
-    "float32": FLOAT32,
+    # the first default of session 4: 250 epochs in float32
+    "float32-250": FLOAT32_250,
     # the default of session 3: 200 epochs (TrivialAugment, label smoothing 0.05), float32
     "session-3": SESSION_3,
     # the default of session 2: no TrivialAugment, label smoothing 0.1, 200 epochs
