@@ -5,15 +5,14 @@
     python -m model.train --epochs 350 --seed 0
 
 Recipe (chosen on the held-out validation split and 5-fold CV, see docs/model.md): stratified
-split of the data into train / validation (and an optional calibration split); each member trains
-with
-TrivialAugment (model/augment.py), random crop (reflect pad), horizontal flip and cutout, CutMix
-on half the batches, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA of the
-weights (forward pass in bfloat16 where the CPU has it natively); the served model averages
-member logits over the image and its mirror, and a temperature fitted on the held-out images
-turns them into probabilities. When those are the
-validation images, the reported validation metrics score each half with the temperature fitted
-on the other half (cross-fitting), never with its own.
+split of the data into train / validation (and an optional calibration split); each member
+trains with TrivialAugment (model/augment.py), random crop (reflect pad), horizontal flip and
+cutout, CutMix on half the batches, label smoothing, SGD + Nesterov with a one-cycle schedule
+and an EMA of the weights (forward pass in bfloat16 where the CPU has it natively); the served
+model averages member logits over the image and its mirror, and a temperature fitted on the
+held-out images turns them into probabilities. When those are the validation images, the
+reported validation metrics score each half with the temperature fitted on the other half
+(cross-fitting), never with its own.
 """
 
 from __future__ import annotations
