@@ -13,12 +13,14 @@ from scones.local.template import definition_placeholders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE_ID = "ImageClassificationStateMachine"
-# Transient Lambda service errors AWS recommends retrying on every lambda:invoke task.
+# Transient Lambda service errors AWS recommends retrying on every lambda:invoke task
+# (Step Functions "Handle transient Lambda service exceptions"), timeouts of the invoke included.
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 }
 LAMBDA_BUILTIN = LAMBDA_TRANSIENT | {"Lambda.Unknown"}
 WORKFLOW_ERRORS = {cls.__name__: cls for cls in errors.WorkflowError.__subclasses__()}
@@ -128,6 +130,33 @@ def test_every_task_retries_transient_lambda_errors_with_full_jitter(asl):
             assert retrier["JitterStrategy"] == "FULL", name
             assert retrier["BackoffRate"] > 1, name
             assert 1 <= retrier["MaxAttempts"] <= 5, name
+
+
+def all_states(definition: dict, path: str = ""):
+    """(path, state) of every state, those inside Map and Parallel states included."""
+    for name, state in definition["States"].items():
+        here = f"{path}{name}"
+        yield here, state
+        for inner in [state.get("ItemProcessor") or state.get("Iterator"),
+                      *state.get("Branches", [])]:
+            if inner:
+                yield from all_states(inner, f"{here}/")
+
+
+@pytest.mark.parametrize("machine", ["ImageClassificationStateMachine",
+                                     "BatchClassificationStateMachine"])
+def test_every_lambda_task_of_both_workflows_retries_every_transient_lambda_error(app, machine):
+    # GIVEN each state machine as Step Functions receives it
+    definition = app.state_machines[machine].definition_json
+    lambda_tasks = {name: state for name, state in all_states(definition)
+                    if state["Type"] == "Task" and ":lambda:invoke" in state["Resource"]}
+    assert lambda_tasks, machine
+    # THEN every Lambda task retries all five transient Lambda errors, jittered
+    for name, state in lambda_tasks.items():
+        missing = LAMBDA_TRANSIENT - retried_names(state)
+        assert not missing, f"{machine}/{name} does not retry {sorted(missing)}"
+        (retrier,) = [r for r in state["Retry"] if LAMBDA_TRANSIENT <= set(r["ErrorEquals"])]
+        assert retrier["JitterStrategy"] == "FULL" and retrier["MaxAttempts"] >= 2, name
 
 
 def test_only_transient_errors_are_retried(asl):
