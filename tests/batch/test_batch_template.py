@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
 
 from scones.local.events import load_rules, template_resolver, transform_input
 from scones.local.stack import load_local_app
-from scones.local.template import definition_placeholders, load_template
+from scones.local.template import InvalidParameterValue, definition_placeholders, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BATCH = "BatchClassificationStateMachine"
@@ -123,3 +124,89 @@ def test_the_batch_role_may_run_only_the_per_image_workflow(resources):
     for statement in statements:
         if statement["Resource"] == "*":  # only log delivery and X-Ray take no resource
             assert all(a.startswith(("logs:", "xray:")) for a in statement["Action"])
+
+
+@pytest.mark.parametrize(("value", "accepted"), [
+    ("0.0", True), ("5.0", True), ("100.0", True), ("99.99", True),
+    ("100.5", False), ("150.0", False), ("-1.0", False), ("five", False),
+])
+def test_the_tolerated_failure_percentage_takes_only_0_to_100(value, accepted):
+    # GIVEN the parameter as declared (Distributed Map ToleratedFailurePercentage is 0-100)
+    declaration = load_template(REPO_ROOT / "template.yaml")["Parameters"][
+        "BatchToleratedFailurePercentage"]
+    assert declaration["Type"] == "Number"
+    assert (float(declaration["MinValue"]), float(declaration["MaxValue"])) == (0.0, 100.0)
+    # WHEN a value is given THEN CloudFormation's checks (as the local runtime applies them)
+    # accept exactly the values from 0 to 100
+    if accepted:
+        app = load_local_app(parameters={"BatchToleratedFailurePercentage": value})
+        (state,) = [s for s in app.state_machines[BATCH].definition_json["States"].values()
+                    if s["Type"] == "Map"]
+        assert state["ToleratedFailurePercentage"] == float(value)
+    else:
+        with pytest.raises(InvalidParameterValue):
+            load_local_app(parameters={"BatchToleratedFailurePercentage": value})
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN matching: ``*`` any run of characters (``:`` and ``/`` included), ``?`` one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def batch_role_statements(app, resources) -> list[dict]:
+    """The batch state machine's policy statements, ARNs resolved as the local stack names them."""
+    resolver = template_resolver(app)
+    image = app.state_machines[IMAGE]
+    variables = {f"{IMAGE}.Name": image.name}
+    statements = []
+    for policy in resources[BATCH]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []):
+            resource = statement["Resource"]
+            if isinstance(resource, dict) and "Fn::Sub" in resource:
+                resource = resolver.substitute(resource["Fn::Sub"], variables)
+            else:
+                resource = resolver.resolve(resource)
+            actions = statement["Action"]
+            statements.append({"Action": [actions] if isinstance(actions, str) else actions,
+                               "Resource": resource if isinstance(resource, list) else [resource]})
+    return statements
+
+
+def allowed(statements: list[dict], action: str, arn: str) -> bool:
+    return any(action in s["Action"] and any(iam_matches(r, arn) for r in s["Resource"])
+               for s in statements)
+
+
+def test_the_batch_role_covers_the_arns_aws_generates_for_its_children(app, resources):
+    # GIVEN the ARNs Step Functions generates when the batch runs ("IAM policies for using
+    # Distributed Map states"; "IAM policies for AWS Step Functions: StartExecution .sync"):
+    # a Map Run child is execution:<batch state machine>/<map run label>:<uuid>, a per-image
+    # child execution:<image state machine>:<uuid>, and .sync is completed through the managed
+    # rule StepFunctionsGetEventsForStepFunctionsExecutionRule
+    statements = batch_role_statements(app, resources)
+    region, account = "us-east-1", "123456789012"
+    batch_name = "scones-local-batch-classification"  # its Name: <stack>-batch-classification
+    batch_machine = f"arn:aws:states:{region}:{account}:stateMachine:{batch_name}"
+    image = app.state_machines[IMAGE]
+    map_run_child = (f"arn:aws:states:{region}:{account}:execution:{batch_name}/"
+                     "0b3c5d2e-6f1a-4c7b-9e8d-1a2b3c4d5e6f:5f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
+    image_child = f"arn:aws:states:{region}:{account}:execution:{image.name}:{uuid.uuid4()}"
+    rule = (f"arn:aws:events:{region}:{account}:"
+            "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
+    required = [("states:StartExecution", batch_machine),
+                ("states:DescribeExecution", map_run_child), ("states:StopExecution", map_run_child),
+                ("states:StartExecution", image.arn),
+                ("states:DescribeExecution", image_child), ("states:StopExecution", image_child),
+                ("events:PutTargets", rule), ("events:PutRule", rule), ("events:DescribeRule", rule)]
+    # THEN the role allows each of them
+    for action, arn in required:
+        assert allowed(statements, action, arn), f"{action} on {arn} is not allowed"
+    # AND nothing of another state machine whose name merely starts the same
+    for arn in (f"arn:aws:states:{region}:{account}:execution:{batch_name}-other/l:x",
+                f"arn:aws:states:{region}:{account}:execution:{image.name}-other:x",
+                f"arn:aws:states:{region}:{account}:stateMachine:{batch_name}-other",
+                f"arn:aws:events:{region}:{account}:rule/SomeOtherRule"):
+        for action in ("states:StartExecution", "states:DescribeExecution",
+                       "states:StopExecution", "events:PutRule"):
+            assert not allowed(statements, action, arn), f"{action} on {arn} is allowed"
