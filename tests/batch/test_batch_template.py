@@ -194,11 +194,12 @@ def test_the_batch_role_covers_the_arns_aws_generates_for_its_children(app, reso
     image_child = f"arn:aws:states:{region}:{account}:execution:{image.name}:{uuid.uuid4()}"
     rule = (f"arn:aws:events:{region}:{account}:"
             "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
-    required = [("states:StartExecution", batch_machine),
-                ("states:DescribeExecution", map_run_child), ("states:StopExecution", map_run_child),
-                ("states:StartExecution", image.arn),
-                ("states:DescribeExecution", image_child), ("states:StopExecution", image_child),
-                ("events:PutTargets", rule), ("events:PutRule", rule), ("events:DescribeRule", rule)]
+    required = [("states:StartExecution", batch_machine), ("states:StartExecution", image.arn),
+                *[(action, child) for action in ("states:DescribeExecution",
+                                                 "states:StopExecution")
+                  for child in (map_run_child, image_child)],
+                *[(action, rule) for action in ("events:PutTargets", "events:PutRule",
+                                                "events:DescribeRule")]]
     # THEN the role allows each of them
     for action, arn in required:
         assert allowed(statements, action, arn), f"{action} on {arn} is not allowed"
