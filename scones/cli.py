@@ -13,6 +13,7 @@ import sys
 
 # subcommand name -> module that registers it (keep in README order)
 COMMANDS = {
+    "pretrain": "model.cli",
     "train": "model.cli",
     "evaluate": "model.cli",
     "deploy": "model.cli",
