@@ -7,6 +7,9 @@ SHARED_DATA ?= ../shared/data/cifar100-bicycle-motorcycle
 # checkov pins boto3 1.35 (aws-sam-cli pins 1.43): it lives in its own virtualenv
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# asl-validator (npm), pinned by tools/asl-validator/package-lock.json, installed next to it
+ASL_VALIDATOR_DIR := tools/asl-validator
+ASL_VALIDATOR := $(ASL_VALIDATOR_DIR)/node_modules/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install lint test test-fast validate build deploy demo bench clean
@@ -26,11 +29,16 @@ $(CHECKOV):
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov==3.3.30'
 
-lint: install $(CHECKOV) ## ruff, cfn-lint (serverless rules), sam validate --lint, checkov
+$(ASL_VALIDATOR): $(ASL_VALIDATOR_DIR)/package.json $(ASL_VALIDATOR_DIR)/package-lock.json
+	npm ci --prefix $(ASL_VALIDATOR_DIR) --no-audit --no-fund
+	touch $@
+
+lint: install $(CHECKOV) $(ASL_VALIDATOR) ## ruff, cfn-lint (serverless rules), sam validate --lint, checkov, asl-validator
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(BIN)/sam validate --lint
 	$(CHECKOV) --config-file .checkov.yaml
+	$(PY) $(ASL_VALIDATOR_DIR)/validate_asl.py
 
 validate: lint
 
