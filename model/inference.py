@@ -6,11 +6,21 @@ stay SELF-CONTAINED: it imports only the standard library, numpy, PIL and torch 
 ``model`` package). The training code imports the network and the image preprocessing from
 here, so training and serving cannot drift apart.
 
+Independent of the torch version: the container's torch is older than the one we train with,
+so the weights are a numpy ``.npz`` (read with ``np.load``, never ``torch.load``) and the
+network uses only long-stable torch modules (Conv2d, BatchNorm2d, Linear, ReLU, pooling).
+
+Errors carry their HTTP status: under the SageMaker inference toolkit (sagemaker-inference,
+used by the PyTorch container) they are its ``GenericInferenceToolkitError``, the one exception
+type it answers with the exception's own status code (any other exception becomes HTTP 500);
+elsewhere an equivalent local class with the same ``status_code``/``message``/``phrase``.
+
 Contract (kept exactly; other components rely on it):
 
 ``model_fn(model_dir) -> model``
-    Reads ``metadata.json`` and ``weights.pt`` (a plain ``state_dict`` per ensemble member,
-    loaded with ``weights_only=True``) from ``model_dir``; sets torch threads sensibly.
+    Reads ``metadata.json`` and ``weights.npz`` (every member's ``state_dict``, keyed
+    ``"<member>.<state_dict key>"``, read with ``np.load(allow_pickle=False)``) from
+    ``model_dir``; sets torch threads sensibly.
 ``input_fn(request_body: bytes, content_type: str) -> torch.Tensor``
     Accepts ``image/png``, ``image/jpeg``, ``application/x-image`` (any size, any mode; converted
     to RGB and resized to S x S). Returns a float tensor in [0, 1] of shape (1, 3, S, S).
@@ -39,6 +49,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+WEIGHTS_FILE = "weights.npz"  # member state_dicts as arrays, keyed "<member>.<key>"
 INPUT_SIZE = 32  # default model input (pixels per side); model_fn updates it from metadata
 MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images before decoding (decompression bombs)
 IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
@@ -50,19 +61,46 @@ STD = (0.2673, 0.2564, 0.2762)
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
-class UnsupportedContentTypeError(ValueError):
+try:  # inside the SageMaker inference container: the toolkit's status-carrying error
+    from sagemaker_inference.errors import GenericInferenceToolkitError as _StatusError
+except ImportError:  # training, tests and the local endpoint: the same shape, no dependency
+
+    class _StatusError(Exception):
+        """``status_code``, ``message`` and ``phrase`` as the toolkit's error carries them."""
+
+        def __init__(self, status_code: int, message: str | None = None,
+                     phrase: str | None = None):
+            self.status_code = status_code
+            self.message = message or "Invalid Request"
+            self.phrase = phrase or self.message
+            super().__init__(status_code, self.message, self.phrase)
+
+
+class RequestError(_StatusError, ValueError):
+    """A request this model refuses, answered with ``status_code`` (the class's own)."""
+
+    status_code = 400
+
+    def __init__(self, message: str):
+        super().__init__(type(self).status_code, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnsupportedContentTypeError(RequestError):
     """The request's content type is not an image type this model reads."""
 
     status_code = 415
 
 
-class InvalidImageError(ValueError):
+class InvalidImageError(RequestError):
     """The request body is not a decodable image (or is too large to decode safely)."""
 
     status_code = 400
 
 
-class UnsupportedAcceptError(ValueError):
+class UnsupportedAcceptError(RequestError):
     """The client asked for a response type other than JSON."""
 
     status_code = 406
@@ -199,13 +237,23 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 # --------------------------------------------------------------------------- handlers
 
 
+def read_weights(path: Path) -> list[dict[str, torch.Tensor]]:
+    """weights.npz -> one state_dict per member, in member order (no pickle, no torch.load)."""
+    members: dict[int, dict[str, torch.Tensor]] = {}
+    with np.load(path, allow_pickle=False) as arrays:
+        for name in arrays.files:
+            member, _, key = name.partition(".")
+            members.setdefault(int(member), {})[key] = torch.from_numpy(arrays[name].copy())
+    return [members[i] for i in sorted(members)]
+
+
 def model_fn(model_dir: str) -> CalibratedEnsemble:
     global INPUT_SIZE
     torch.set_num_threads(int(os.environ.get("SCONES_TORCH_THREADS", min(2, os.cpu_count() or 1))))
     directory = Path(model_dir)
     metadata = json.loads((directory / "metadata.json").read_text())
     INPUT_SIZE = int(metadata["input_size"])
-    states = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
+    states = read_weights(directory / WEIGHTS_FILE)
     members = []
     for state in states:
         net = build_network(

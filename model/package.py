@@ -2,12 +2,17 @@
 
 Artifact layout::
 
-    weights.pt            list of state_dicts (one per ensemble member; tensors only)
+    weights.npz           every member's state_dict as numpy arrays, keyed "<member>.<key>"
+                          (read with np.load: any torch version serves it, no torch.load)
     metadata.json         labels (output order), input size, network, temperature, seed,
                           training time, metrics, created timestamp, model version
     baseline.json         validation-time statistics for monitoring (schema in docs/model.md)
     code/inference.py     model_fn / input_fn / predict_fn / output_fn (self-contained)
-    code/requirements.txt
+
+No ``code/requirements.txt``: the SageMaker inference toolkit runs ``pip install -r`` on it at
+every container start (sagemaker_inference.model_server._install_requirements), which fails in
+a VPC without internet and slows every start; numpy, pillow and torch are in the PyTorch
+inference image already.
 
 Next to the artifact, ``train_and_package`` writes metrics.json, baseline.json and split.json.
 """
@@ -43,8 +48,8 @@ from model.train import (
 )
 
 INFERENCE_SOURCE = Path(inference.__file__)
-REQUIREMENTS = "# preinstalled in the SageMaker PyTorch inference image\nnumpy\npillow\n"
-MAX_MEMBER_NAME = "weights.pt"
+WEIGHTS_MEMBER = inference.WEIGHTS_FILE
+REQUIRED_MEMBERS = ("metadata.json", WEIGHTS_MEMBER, "code/inference.py")
 
 
 class ArtifactError(ValueError):
@@ -90,16 +95,27 @@ def split_record(result: TrainResult, data_root: Path) -> dict:
     }
 
 
+def weights_npz(members: list[torch.nn.Module]) -> bytes:
+    """Every member's state_dict as one .npz, keyed "<member>.<key>" (what model_fn reads)."""
+    arrays = {}
+    for index, member in enumerate(members):
+        for key, tensor in member.state_dict().items():
+            tensor = tensor.detach().cpu()
+            if tensor.is_floating_point():
+                tensor = tensor.float()  # numpy has no bfloat16; the served network is float32
+            arrays[f"{index}.{key}"] = tensor.numpy()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def write_artifact(path: Path, model: torch.nn.Module, metadata: dict, baseline: dict) -> Path:
-    """Write model.tar.gz (deterministic member order and mtimes)."""
-    weights = io.BytesIO()
-    torch.save([member.state_dict() for member in model.members], weights)
+    """Write model.tar.gz (fixed member order)."""
     members = {
-        MAX_MEMBER_NAME: weights.getvalue(),
+        WEIGHTS_MEMBER: weights_npz(list(model.members)),
         "metadata.json": json.dumps(metadata, indent=2).encode(),
         "baseline.json": json.dumps(baseline).encode(),
         "code/inference.py": INFERENCE_SOURCE.read_bytes(),
-        "code/requirements.txt": REQUIREMENTS.encode(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
@@ -222,7 +238,7 @@ class LoadedArtifact:
                 tar.extractall(self.model_dir, filter="data")
         except tarfile.TarError as exc:
             raise ArtifactError(f"{self.path} is not a readable tar.gz: {exc}") from exc
-        for required in ("metadata.json", MAX_MEMBER_NAME, "code/inference.py"):
+        for required in REQUIRED_MEMBERS:
             if not (self.model_dir / required).exists():
                 raise ArtifactError(f"{self.path} has no {required}")
         self.metadata = json.loads((self.model_dir / "metadata.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import struct
@@ -37,8 +38,52 @@ def photo(size=(32, 32), mode="RGB") -> Image.Image:
 def test_artifact_has_the_sagemaker_layout(untrained_artifact):
     with tarfile.open(untrained_artifact) as tar:
         names = set(tar.getnames())
-    assert {"weights.pt", "metadata.json", "baseline.json", "code/inference.py",
-            "code/requirements.txt"} <= names
+    assert {"weights.npz", "metadata.json", "baseline.json", "code/inference.py"} <= names
+    # AND no requirements.txt: the toolkit would pip-install it at every container start
+    assert "code/requirements.txt" not in names and "weights.pt" not in names
+
+
+def test_weights_are_plain_arrays_one_state_dict_per_member(untrained_artifact, served):
+    # GIVEN the artifact's weights.npz, read without pickle
+    with np.load(served.model_dir / "weights.npz", allow_pickle=False) as arrays:
+        keys = set(arrays.files)
+    # THEN it holds both members' state_dicts under "<member>.<key>"
+    from model.inference import build_network
+
+    expected = set(build_network(2, served.metadata["network"]["widths"]).state_dict())
+    assert keys == {f"{m}.{k}" for m in (0, 1) for k in expected}
+
+
+def torch_load_calls(source: str) -> list[str]:
+    """Every call of torch.load / torch.serialization.load / torch.jit.load in the source."""
+    calls = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            name = ast.unparse(node.func)
+            if name.endswith(".load") and name.startswith("torch"):
+                calls.append(name)
+    return calls
+
+
+def test_weights_are_never_read_with_torch_load(untrained_artifact, monkeypatch):
+    # GIVEN the artifact's own inference code
+    with tarfile.open(untrained_artifact) as tar:
+        source = tar.extractfile("code/inference.py").read().decode()
+    # THEN it calls no torch loader (a torch-version-specific pickle format)
+    assert torch_load_calls(source) == []
+    assert torch_load_calls("state = torch.load(path)\nx = torch.jit.load(p)") == [
+        "torch.load", "torch.jit.load"]  # the check itself sees such calls
+    # AND the artifact loads and predicts with every torch loader refusing to run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.load called while serving")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr(torch.serialization, "load", refuse)
+    monkeypatch.setattr(torch.jit, "load", refuse)
+    with LoadedArtifact(untrained_artifact) as artifact:
+        tensor = artifact.module.input_fn(encode(photo(), "PNG"), "image/png")
+        assert artifact.module.predict_fn(tensor, artifact.model).shape == (1, 2)
 
 
 def test_inference_code_is_self_contained(served):
@@ -46,9 +91,10 @@ def test_inference_code_is_self_contained(served):
     source = (served.model_dir / "code" / "inference.py").read_text()
     # THEN it imports nothing of our own package
     imports = [line.split()[1] for line in source.splitlines()
-               if line.startswith(("import ", "from "))]
+               if line.lstrip().startswith(("import ", "from "))]
     assert {name.split(".")[0] for name in imports} <= {
-        "__future__", "io", "json", "os", "pathlib", "warnings", "numpy", "torch", "PIL"}
+        "__future__", "io", "json", "os", "pathlib", "warnings", "numpy", "torch", "PIL",
+        "sagemaker_inference"}  # the serving toolkit's error type, imported when present
 
 
 @pytest.mark.parametrize(("fmt", "content_type", "mode"), [
@@ -154,7 +200,7 @@ def test_folded_batchnorm_matches_the_training_network(untrained_artifact, serve
     # GIVEN the raw network rebuilt from the artifact's state_dicts (BatchNorm not folded)
     from model.inference import CalibratedEnsemble, build_network
 
-    states = torch.load(served.model_dir / "weights.pt", weights_only=True)
+    states = served.module.read_weights(served.model_dir / "weights.npz")
     members = []
     for state in states:
         net = build_network(2, served.metadata["network"]["widths"])

@@ -8,6 +8,7 @@ import tarfile
 import pytest
 import torch
 
+from model.inference import read_weights
 from model.package import LoadedArtifact
 from scones.cli import main
 
@@ -92,8 +93,8 @@ def test_training_is_deterministic_with_a_seed(image_folder, tmp_path):
     weights = []
     for name in ("a", "b"):
         with tarfile.open(tmp_path / name / "model.tar.gz") as tar:
-            tar.extract("weights.pt", tmp_path / name, filter="data")
-        weights.append(torch.load(tmp_path / name / "weights.pt", weights_only=True))
+            tar.extract("weights.npz", tmp_path / name, filter="data")
+        weights.append(read_weights(tmp_path / name / "weights.npz"))
     for left, right in zip(weights[0][0].values(), weights[1][0].values(), strict=True):
         assert torch.equal(left, right)
 
@@ -110,7 +111,7 @@ def test_sagemaker_script_mode_reads_sm_environment(list_dataset, image_folder, 
     assert sagemaker_main(["--epochs", "2", "--members", "1"]) == 0
     # THEN the model dir holds the serving layout unpacked (SageMaker tars it) + metrics
     model_dir = tmp_path / "sm_model"
-    for name in ("weights.pt", "metadata.json", "code/inference.py", "metrics.json"):
+    for name in ("weights.npz", "metadata.json", "code/inference.py", "metrics.json"):
         assert (model_dir / name).exists()
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["evaluated_on"] == "validation channel" and metrics["n"] == 12
