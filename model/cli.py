@@ -67,25 +67,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     deploy = subparsers.add_parser(
         "deploy", help="deploy model.tar.gz to a SageMaker endpoint with data capture",
         description="Upload the artifact, create the model and an endpoint config with data "
-        "capture, create or update the endpoint, register autoscaling, and print the "
-        "`sam deploy --parameter-overrides` line.",
+        "capture, create the endpoint or update it blue/green (canary, auto-rollback on 5xx and "
+        "latency alarms), register autoscaling, and print the `sam deploy "
+        "--parameter-overrides` line with the new ModelVersion.",
     )
     deploy.add_argument("--model", required=True, help="path to model.tar.gz")
     deploy.add_argument("--role", required=True, help="SageMaker execution role ARN")
-    deploy.add_argument("--bucket", required=True, help="S3 bucket for artifact and captures")
+    deploy.add_argument("--bucket", required=True,
+                        help="S3 bucket name (not s3://) for artifact and captures")
     deploy.add_argument("--endpoint-name", required=True)
-    deploy.add_argument("--region", default=None, help="AWS region (default: from the session)")
+    deploy.add_argument("--region", default=None,
+                        help="AWS region (default: the configured one; us-east-1 for a dry run "
+                        "without one)")
     deploy.add_argument("--image-uri", default=None,
-                        help="inference image (default: AWS PyTorch CPU inference image)")
+                        help="inference image (default: the SageMaker SDK's PyTorch 2.6 "
+                        "inference image for the region and instance type)")
     deploy.add_argument("--instance-type", default="ml.m5.large")
-    deploy.add_argument("--instance-count", type=int, default=1)
+    deploy.add_argument("--instance-count", type=int, default=2,
+                        help="instances at creation and autoscaling minimum (default 2: two "
+                        "Availability Zones, and room for a one-instance canary)")
     deploy.add_argument("--max-instances", type=int, default=4)
     deploy.add_argument("--target-invocations", type=float, default=200.0,
                         help="invocations per instance per minute the autoscaler aims at")
+    deploy.add_argument("--latency-alarm-ms", type=float, default=500.0,
+                        help="average model latency that rolls an update back (default 500)")
     deploy.add_argument("--prefix", default="scones", help="S3 key prefix")
-    deploy.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
-    deploy.add_argument("--no-wait", action="store_true",
-                        help="do not wait for the endpoint to be InService")
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="print every call with its arguments; calls nothing, needs no "
+                        "credentials")
     deploy.set_defaults(func=run_deploy)
 
 
@@ -142,18 +151,28 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    from model.deploy import DeployRequest, deploy, plan
+    import sys
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from model.deploy import DeployError, DeployRequest, deploy, plan
 
     request = DeployRequest(
         artifact=args.model, role_arn=args.role, bucket=args.bucket,
         endpoint_name=args.endpoint_name, region=args.region, image_uri=args.image_uri,
         instance_type=args.instance_type, initial_instance_count=args.instance_count,
         max_instances=args.max_instances, target_invocations=args.target_invocations,
-        prefix=args.prefix, wait=not args.no_wait,
+        latency_alarm_ms=args.latency_alarm_ms, prefix=args.prefix,
     )
-    if args.dry_run:
-        print(json.dumps(plan(request), indent=2, default=str))
-        return 0
-    result = deploy(request)
+    try:
+        if args.dry_run:
+            print(json.dumps(plan(request), indent=2, default=str))
+            return 0
+        result = deploy(request)
+    except (DeployError, ClientError, BotoCoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result['action']} endpoint {request.endpoint_name} with model version "
+          f"{result['model_version']}; update the stack with:", file=sys.stderr)
     print(result["sam_deploy"])
     return 0

@@ -1,34 +1,80 @@
 """Deploy model.tar.gz to a SageMaker real-time endpoint with data capture and autoscaling.
 
-boto3, one small builder per step (easy to read, and testable against moto):
+boto3, one small builder per step; ``plan`` puts them together, ``--dry-run`` prints it and
+``deploy`` executes it:
 
 1. upload the artifact to ``s3://BUCKET/PREFIX/models/<endpoint>/<version>/model.tar.gz``;
-2. ``create_model`` with the PyTorch inference image of the region (``--image-uri`` overrides)
-   and ``SAGEMAKER_PROGRAM=inference.py``;
+2. ``create_model`` with the PyTorch inference image that the SageMaker SDK's image URI lookup
+   gives for the region and instance type (``--image-uri`` overrides) and
+   ``SAGEMAKER_PROGRAM=inference.py``;
 3. ``create_endpoint_config`` with ``DataCaptureConfig`` (100% sampling, request and response,
    ``s3://BUCKET/PREFIX/datacapture``; JSON responses captured as text, image requests base64);
-4. ``create_endpoint``, or ``update_endpoint`` in place when it exists (no downtime);
-5. Application Auto Scaling: a scalable target on the variant's instance count and a
-   target-tracking policy on ``SageMakerVariantInvocationsPerInstance``;
-6. print the ``sam deploy --parameter-overrides EndpointName=...`` line for the SAM stack.
+4. two CloudWatch alarms on the variant (invocation 5xx error rate, model latency), the
+   auto-rollback alarms of every update;
+5. ``create_endpoint`` for a new endpoint; for an existing one ``update_endpoint`` with a
+   blue/green deployment (a canary, then the rest at once) that rolls back by itself when an
+   alarm fires, keeping the variant's current instance count and weight. Only when the update
+   changes the instance type does AWS require the scalable target to be deregistered first
+   (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html); ``deploy``
+   does so then, and only then;
+6. once the endpoint is InService with the new config: Application Auto Scaling's scalable
+   target on the variant's instance count and a target-tracking policy on
+   ``SageMakerVariantInvocationsPerInstance`` (registered again after every update);
+7. the ``sam deploy --parameter-overrides ...`` line for the stack: endpoint, model version,
+   capture and baseline URIs, so results are recorded with the model that made them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shlex
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 VARIANT = "AllTraffic"
-# AWS Deep Learning Containers account that publishes the PyTorch inference images
-DLC_ACCOUNT = "763104351884"
-PYTORCH_INFERENCE_TAG = "2.6.0-cpu-py312"
+DEFAULT_REGION = "us-east-1"  # where a dry run without --region or a configured region plans
+# The serving image: AWS's PyTorch inference container, looked up with the SageMaker SDK.
+FRAMEWORK = "pytorch"
+FRAMEWORK_VERSION = "2.6"
+PY_VERSION = "py312"
+# Blue/green update: the canary (one instance) takes its share of the traffic for
+# CANARY_BAKE_SECONDS, then the rest shifts at once; the old fleet stays for
+# FINAL_BAKE_SECONDS more. An alarm in either period rolls the endpoint back.
+CANARY_BAKE_SECONDS = 600
+FINAL_BAKE_SECONDS = 600
+UPDATE_TIMEOUT_SECONDS = 3600  # SageMaker's limit for the whole update (600-28800)
+# Auto-rollback alarms (AWS/SageMaker metrics of the variant, one-minute periods)
+ERROR_RATE_THRESHOLD = 0.05  # share of invocations answered with a 5xx
+ALARM_PERIOD_SECONDS = 60
+ALARM_EVALUATION_PERIODS = 2
+
+# Patterns of the values that go into AWS (SageMaker's API model and template.yaml's parameters)
+ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+ENDPOINT_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")  # SageMaker's, lowercase (template)
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")
+MODEL_VERSION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # template.yaml ModelVersion
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+# plan key -> (boto3 client, operation) for every AWS call a deploy can make
+CALLS = {
+    "upload": ("s3", "upload_file"),
+    "create_model": ("sagemaker", "create_model"),
+    "create_endpoint_config": ("sagemaker", "create_endpoint_config"),
+    "put_metric_alarm": ("cloudwatch", "put_metric_alarm"),
+    "create_endpoint": ("sagemaker", "create_endpoint"),
+    "deregister_scalable_target": ("application-autoscaling", "deregister_scalable_target"),
+    "update_endpoint": ("sagemaker", "update_endpoint"),
+    "register_scalable_target": ("application-autoscaling", "register_scalable_target"),
+    "put_scaling_policy": ("application-autoscaling", "put_scaling_policy"),
+}
 
 
 class DeployError(ValueError):
-    """The deployment request is incomplete or inconsistent."""
+    """The deployment request is incomplete or inconsistent, or AWS did not deploy it."""
 
 
 @dataclass
@@ -40,39 +86,106 @@ class DeployRequest:
     region: str | None = None
     image_uri: str | None = None
     instance_type: str = "ml.m5.large"
-    initial_instance_count: int = 1
+    # Two instances: the variant spans two Availability Zones, and a blue/green update can
+    # send a one-instance canary (AWS: at most 50% of the fleet) before the rest.
+    initial_instance_count: int = 2
     max_instances: int = 4
     target_invocations: float = 200.0  # per instance per minute
     prefix: str = "scones"
-    wait: bool = True
     scale_in_cooldown: int = 300  # seconds
     scale_out_cooldown: int = 60  # seconds
+    latency_alarm_ms: float = 500.0  # average ModelLatency that rolls an update back
 
 
-def pytorch_image_uri(region: str, tag: str = PYTORCH_INFERENCE_TAG) -> str:
-    """The AWS PyTorch inference image for ``region`` (CPU, SageMaker serving toolkit)."""
-    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
-    return f"{DLC_ACCOUNT}.dkr.ecr.{region}{suffix}/pytorch-inference:{tag}"
+def validate(request: DeployRequest) -> None:
+    """One named error per bad input, before anything is planned or called."""
+    if not Path(request.artifact).exists():
+        raise DeployError(f"artifact {request.artifact} does not exist")
+    if not ROLE_ARN.match(request.role_arn):
+        raise DeployError(f"--role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), "
+                          f"got {request.role_arn!r}")
+    if request.bucket.startswith("s3://"):
+        raise DeployError(f"--bucket takes the bucket name, not an s3:// URI: got "
+                          f"{request.bucket!r}")
+    if not BUCKET_NAME.match(request.bucket):
+        raise DeployError(f"--bucket {request.bucket!r} is not a valid S3 bucket name")
+    if not ENDPOINT_NAME.match(request.endpoint_name):
+        raise DeployError(f"--endpoint-name must be 1-63 lowercase letters, digits and inner "
+                          f"hyphens (SageMaker's pattern, lowercase as the template requires), "
+                          f"got {request.endpoint_name!r}")
+    if not PREFIX.match(request.prefix):
+        raise DeployError(f"--prefix must be an S3 key prefix without leading or trailing "
+                          f"slash, got {request.prefix!r}")
+    if not INSTANCE_TYPE.match(request.instance_type):
+        raise DeployError(f"--instance-type must be a SageMaker instance type such as "
+                          f"ml.m5.large, got {request.instance_type!r}")
+    if request.initial_instance_count < 1:
+        raise DeployError(f"--instance-count must be at least 1, got "
+                          f"{request.initial_instance_count}")
+    if request.max_instances < request.initial_instance_count:
+        raise DeployError(f"--max-instances ({request.max_instances}) must be at least "
+                          f"--instance-count ({request.initial_instance_count})")
+    if request.target_invocations <= 0:
+        raise DeployError(f"--target-invocations must be positive, got "
+                          f"{request.target_invocations}")
+    if request.latency_alarm_ms <= 0:
+        raise DeployError(f"--latency-alarm-ms must be positive, got {request.latency_alarm_ms}")
+
+
+def pytorch_image_uri(region: str, instance_type: str) -> str:
+    """The AWS PyTorch inference image for ``region`` and ``instance_type``, from the SageMaker
+    SDK's image URI lookup (its bundled JSON config: offline, no credentials)."""
+    try:
+        from sagemaker.core import image_uris
+    except ImportError as exc:
+        raise DeployError("the SageMaker SDK is not installed (pip install 'sagemaker>=3', "
+                          "or `make install`); or pass --image-uri") from exc
+    try:
+        return image_uris.retrieve(framework=FRAMEWORK, region=region,
+                                   version=FRAMEWORK_VERSION, py_version=PY_VERSION,
+                                   instance_type=instance_type, image_scope="inference")
+    except (ValueError, KeyError) as exc:
+        raise DeployError(f"no PyTorch {FRAMEWORK_VERSION} inference image for region "
+                          f"{region!r} and instance type {instance_type!r} in the SageMaker "
+                          f"SDK ({exc}); pass --image-uri") from exc
+
+
+def image_regions() -> list[str]:
+    """Every region the SageMaker SDK has a PyTorch inference image of our version for."""
+    from sagemaker.core import image_uris
+
+    config = image_uris.config_for_framework(FRAMEWORK)["inference"]
+    version = config.get("version_aliases", {}).get(FRAMEWORK_VERSION, FRAMEWORK_VERSION)
+    return sorted(config["versions"][version]["registries"])
 
 
 def artifact_version(artifact: str | Path) -> str:
-    """metadata.json's model_version inside the artifact (used in resource names)."""
-    with tarfile.open(artifact) as tar:
-        member = tar.extractfile("metadata.json")
-        if member is None:
-            raise DeployError(f"{artifact} has no metadata.json")
-        return json.loads(member.read())["model_version"]
+    """metadata.json's model_version inside the artifact (resource names, the stack's
+    ModelVersion)."""
+    try:
+        with tarfile.open(artifact) as tar:
+            member = tar.extractfile("metadata.json")
+            version = json.loads(member.read())["model_version"] if member else None
+    except (tarfile.TarError, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise DeployError(f"{artifact} is not a model.tar.gz with metadata.json "
+                          f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(version, str) or not MODEL_VERSION.match(version):
+        raise DeployError(f"{artifact}: metadata.json model_version {version!r} is not a valid "
+                          f"ModelVersion ({MODEL_VERSION.pattern})")
+    return version
 
 
 def _names(request: DeployRequest, version: str, stamp: str) -> dict:
     safe = "".join(c if c.isalnum() or c == "-" else "-" for c in version)
-    base = request.endpoint_name[:40]
+    base = request.endpoint_name[:40].rstrip("-")
     return {
-        "model": f"{base}-{safe}"[:63],
+        "model": f"{base}-{safe}"[:63].rstrip("-"),
         "endpoint_config": f"{base}-{stamp}",  # <= 63 characters, unique per deploy
         "s3_key": f"{request.prefix}/models/{request.endpoint_name}/{safe}/model.tar.gz",
         "capture_uri": f"s3://{request.bucket}/{request.prefix}/datacapture",
         "resource_id": f"endpoint/{request.endpoint_name}/variant/{VARIANT}",
+        "error_alarm": f"{request.endpoint_name}-invocation-5xx-errors",
+        "latency_alarm": f"{request.endpoint_name}-model-latency",
     }
 
 
@@ -112,19 +225,85 @@ def endpoint_config_request(request: DeployRequest, names: dict) -> dict:
     }
 
 
-def scaling_requests(request: DeployRequest, names: dict) -> tuple[dict, dict]:
-    target = {
+def alarm_requests(request: DeployRequest, names: dict) -> list[dict]:
+    """The auto-rollback alarms (AWS's deployment-guardrails examples): the variant's 5xx error
+    rate (Invocation5XXErrors averages to the share of failed invocations) and its average
+    ModelLatency (microseconds). No traffic is no evidence: missing data does not breach."""
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": [{"Name": "EndpointName", "Value": request.endpoint_name},
+                       {"Name": "VariantName", "Value": VARIANT}],
+        "Statistic": "Average",
+        "Period": ALARM_PERIOD_SECONDS,
+        "EvaluationPeriods": ALARM_EVALUATION_PERIODS,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    return [
+        {"AlarmName": names["error_alarm"], "MetricName": "Invocation5XXErrors",
+         "AlarmDescription": f"More than {ERROR_RATE_THRESHOLD:.0%} of {request.endpoint_name}'s "
+                             "invocations fail with a 5xx; rolls a blue/green update back.",
+         "Threshold": ERROR_RATE_THRESHOLD, **common},
+        {"AlarmName": names["latency_alarm"], "MetricName": "ModelLatency",
+         "AlarmDescription": f"{request.endpoint_name}'s average model latency is above "
+                             f"{request.latency_alarm_ms:g} ms; rolls a blue/green update back.",
+         "Threshold": request.latency_alarm_ms * 1000.0, **common},
+    ]
+
+
+def create_endpoint_request(request: DeployRequest, names: dict) -> dict:
+    return {"EndpointName": request.endpoint_name,
+            "EndpointConfigName": names["endpoint_config"]}
+
+
+def traffic_routing(instance_count: int) -> dict:
+    """Canary of one instance, then the rest at once. AWS caps a canary at 50% of the fleet, so
+    a one-instance variant shifts all at once (still blue/green: the old instance serves until
+    the new one is healthy, and the bake period watches the alarms)."""
+    if instance_count >= 2:
+        return {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                "WaitIntervalInSeconds": CANARY_BAKE_SECONDS}
+    return {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": CANARY_BAKE_SECONDS}
+
+
+def update_endpoint_request(request: DeployRequest, names: dict,
+                            raise_instance_count: bool = False) -> dict:
+    """Blue/green update with auto-rollback. The variant keeps its current instance count and
+    weight (autoscaling's, not the config's initial ones); ``raise_instance_count`` takes the
+    config's count instead, for a fleet now smaller than ``--instance-count``."""
+    update = {
+        "EndpointName": request.endpoint_name,
+        "EndpointConfigName": names["endpoint_config"],
+        "RetainAllVariantProperties": True,
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": traffic_routing(request.initial_instance_count),
+                "TerminationWaitInSeconds": FINAL_BAKE_SECONDS,
+                "MaximumExecutionTimeoutInSeconds": UPDATE_TIMEOUT_SECONDS,
+            },
+            "AutoRollbackConfiguration": {
+                "Alarms": [{"AlarmName": names["error_alarm"]},
+                           {"AlarmName": names["latency_alarm"]}]},
+        },
+    }
+    if raise_instance_count:
+        update["ExcludeRetainedVariantProperties"] = [
+            {"VariantPropertyType": "DesiredInstanceCount"}]
+    return update
+
+
+def scaling_requests(request: DeployRequest, names: dict) -> tuple[dict, dict, dict]:
+    """(register_scalable_target, put_scaling_policy, deregister_scalable_target)."""
+    target_id = {
         "ServiceNamespace": "sagemaker",
         "ResourceId": names["resource_id"],
         "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-        "MinCapacity": request.initial_instance_count,
-        "MaxCapacity": max(request.max_instances, request.initial_instance_count),
     }
+    target = {**target_id, "MinCapacity": request.initial_instance_count,
+              "MaxCapacity": request.max_instances}
     policy = {
         "PolicyName": f"{request.endpoint_name}-invocations-per-instance",
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": names["resource_id"],
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        **target_id,
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
             "TargetValue": request.target_invocations,
@@ -134,87 +313,177 @@ def scaling_requests(request: DeployRequest, names: dict) -> tuple[dict, dict]:
             "ScaleOutCooldown": request.scale_out_cooldown,
         },
     }
-    return target, policy
+    return target, policy, dict(target_id)
 
 
-def sam_deploy_line(endpoint_name: str) -> str:
-    return f"sam deploy --parameter-overrides EndpointName={endpoint_name}"
+def stack_parameters(request: DeployRequest, names: dict, version: str) -> dict:
+    """The template parameters this deploy decides (the rest keep their stack values)."""
+    return {
+        "EndpointName": request.endpoint_name,
+        "ModelVersion": version,
+        "CaptureS3Uri": names["capture_uri"],
+        "BaselineS3Uri": f"s3://{request.bucket}/{names['s3_key']}",  # holds baseline.json
+    }
+
+
+def sam_deploy_line(parameters: dict) -> str:
+    overrides = " ".join(shlex.quote(f"{key}={value}") for key, value in parameters.items())
+    return f"sam deploy --parameter-overrides {overrides}"
 
 
 def plan(request: DeployRequest, region: str | None = None,
          stamp: str | None = None) -> dict:
-    """Every call ``deploy`` makes, with its arguments (``--dry-run`` prints this)."""
-    if not Path(request.artifact).exists():
-        raise DeployError(f"artifact {request.artifact} does not exist")
-    if not request.role_arn.startswith("arn:"):
-        raise DeployError(f"--role must be an IAM role ARN, got {request.role_arn!r}")
-    region = region or request.region or _session_region()
+    """Every call ``deploy`` makes, with its arguments (``--dry-run`` prints this). Calls
+    nothing: without a region it plans for the configured one, else us-east-1."""
+    validate(request)
+    region = region or request.region or _configured_region() or DEFAULT_REGION
     stamp = stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
-    names = _names(request, artifact_version(request.artifact), stamp)
-    image = request.image_uri or pytorch_image_uri(region)
-    target, policy = scaling_requests(request, names)
+    version = artifact_version(request.artifact)
+    names = _names(request, version, stamp)
+    image = request.image_uri or pytorch_image_uri(region, request.instance_type)
+    target, policy, target_id = scaling_requests(request, names)
+    parameters = stack_parameters(request, names, version)
     return {
         "region": region,
-        "upload": {"file": str(request.artifact), "bucket": request.bucket,
-                   "key": names["s3_key"]},
+        "model_version": version,
+        "image_uri": image,
+        "order": {
+            "new endpoint": ["upload", "create_model", "create_endpoint_config",
+                             "put_metric_alarm", "create_endpoint",
+                             "register_scalable_target", "put_scaling_policy"],
+            "existing endpoint": ["upload", "create_model", "create_endpoint_config",
+                                  "put_metric_alarm",
+                                  "deregister_scalable_target (only if the instance type "
+                                  "changes)", "update_endpoint",
+                                  "register_scalable_target", "put_scaling_policy"],
+        },
+        "upload": {"Filename": str(request.artifact), "Bucket": request.bucket,
+                   "Key": names["s3_key"]},
         "create_model": model_request(request, names, image),
         "create_endpoint_config": endpoint_config_request(request, names),
-        "endpoint": {"EndpointName": request.endpoint_name,
-                     "EndpointConfigName": names["endpoint_config"],
-                     "action": "create, or update in place when it exists"},
+        "put_metric_alarm": alarm_requests(request, names),
+        "create_endpoint": create_endpoint_request(request, names),
+        "deregister_scalable_target": target_id,
+        "update_endpoint": update_endpoint_request(request, names),
         "register_scalable_target": target,
         "put_scaling_policy": policy,
-        "sam_deploy": sam_deploy_line(request.endpoint_name),
+        "stack_parameters": parameters,
+        "sam_deploy": sam_deploy_line(parameters),
     }
 
 
-def _session_region() -> str:
-    import boto3
+def _configured_region() -> str | None:
+    """The region boto3 would use (environment or config file); reads files only."""
+    import botocore.session
 
-    region = boto3.session.Session().region_name
-    if not region:
-        raise DeployError("no AWS region: pass --region or set AWS_REGION")
-    return region
+    return botocore.session.get_session().get_config_variable("region")
 
 
-def deploy(request: DeployRequest, session=None) -> dict:
-    """Run the plan with boto3 (``session``: a boto3 Session; default from the environment).
-    Returns the plan plus ``action`` ("created" or "updated")."""
-    import boto3
+def deploy(request: DeployRequest, session=None, clients: dict | None = None,
+           stamp: str | None = None) -> dict:
+    """Run the plan with boto3. ``clients`` maps the service names of ``CALLS`` to clients
+    (default: made from ``session``, itself from the environment); ``stamp`` names the
+    endpoint config (default: the current UTC time). Returns the plan plus
+    ``action`` ("created" or "updated"). Raises DeployError when the endpoint does not end
+    InService with the new config (a failed creation, or an update that rolled back)."""
+    if clients is None:
+        import boto3
 
-    session = session or boto3.session.Session(region_name=request.region)
-    steps = plan(request, region=request.region or session.region_name)
-    s3 = session.client("s3")
-    sagemaker = session.client("sagemaker")
-    autoscaling = session.client("application-autoscaling")
+        session = session or boto3.session.Session(region_name=request.region)
+        if not (request.region or session.region_name):
+            raise DeployError("no AWS region: pass --region or set AWS_REGION")
+        clients = {service: session.client(service)
+                   for service in {service for service, _ in CALLS.values()}}
+    sagemaker = clients["sagemaker"]
+    steps = plan(request, region=request.region or sagemaker.meta.region_name, stamp=stamp)
+    autoscaling = clients["application-autoscaling"]
 
-    s3.upload_file(steps["upload"]["file"], steps["upload"]["bucket"], steps["upload"]["key"])
-    existing_models = sagemaker.list_models(NameContains=steps["create_model"]["ModelName"])
-    if not any(m["ModelName"] == steps["create_model"]["ModelName"]
-               for m in existing_models.get("Models", [])):
+    upload = steps["upload"]
+    clients["s3"].upload_file(upload["Filename"], upload["Bucket"], upload["Key"])
+    if not _model_exists(sagemaker, steps["create_model"]["ModelName"]):
         sagemaker.create_model(**steps["create_model"])
     sagemaker.create_endpoint_config(**steps["create_endpoint_config"])
-    endpoint = {k: v for k, v in steps["endpoint"].items() if k != "action"}
-    if _endpoint_exists(sagemaker, request.endpoint_name):
-        sagemaker.update_endpoint(**endpoint)
-        action = "updated"
-    else:
-        sagemaker.create_endpoint(**endpoint)
+    for alarm in steps["put_metric_alarm"]:
+        clients["cloudwatch"].put_metric_alarm(**alarm)
+
+    current = _describe_endpoint(sagemaker, request.endpoint_name)
+    if current is None:
+        sagemaker.create_endpoint(**steps["create_endpoint"])
         action = "created"
-    if request.wait:
-        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=request.endpoint_name)
+    else:
+        steps["update_endpoint"] = _prepare_update(request, steps, current, sagemaker,
+                                                   autoscaling)
+        sagemaker.update_endpoint(**steps["update_endpoint"])
+        action = "updated"
+
+    _wait_in_service(sagemaker, request.endpoint_name)
+    final = sagemaker.describe_endpoint(EndpointName=request.endpoint_name)
+    # Autoscaling again in every case: a rolled-back update still needs its scalable target.
     autoscaling.register_scalable_target(**steps["register_scalable_target"])
     autoscaling.put_scaling_policy(**steps["put_scaling_policy"])
+    new_config = steps["create_endpoint_config"]["EndpointConfigName"]
+    if final["EndpointConfigName"] != new_config:
+        raise DeployError(f"the update of {request.endpoint_name} rolled back to "
+                          f"{final['EndpointConfigName']} (an alarm fired or the new fleet "
+                          f"failed: {final.get('FailureReason', 'no reason given')}); the "
+                          f"endpoint still serves the previous model, keep the stack's "
+                          f"ModelVersion")
     return {**steps, "action": action}
 
 
-def _endpoint_exists(sagemaker, name: str) -> bool:
+def _prepare_update(request: DeployRequest, steps: dict, current: dict, sagemaker,
+                    autoscaling) -> dict:
+    """Checks AWS's conditions for a blue/green update, deregisters the scalable target when
+    the instance type changes (AWS requires it then), and returns the update_endpoint
+    arguments for the fleet as it is."""
+    if current["EndpointStatus"] != "InService":
+        raise DeployError(f"endpoint {request.endpoint_name} is {current['EndpointStatus']}, "
+                          f"not InService: it can be updated once it is InService")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=current["EndpointConfigName"])
+    variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
+    if VARIANT not in variants:
+        raise DeployError(f"endpoint {request.endpoint_name} has no variant {VARIANT!r} "
+                          f"(it has {sorted(variants)}): a blue/green update keeps the variant "
+                          f"name; deploy to a new endpoint name instead")
+    if variants[VARIANT].get("InstanceType") != request.instance_type:
+        target = steps["deregister_scalable_target"]
+        registered = autoscaling.describe_scalable_targets(
+            ServiceNamespace=target["ServiceNamespace"], ResourceIds=[target["ResourceId"]],
+            ScalableDimension=target["ScalableDimension"])["ScalableTargets"]
+        if registered:  # deregistering also deletes its scaling policies
+            autoscaling.deregister_scalable_target(**target)
+    fleet = {v["VariantName"]: v for v in current.get("ProductionVariants", [])}
+    desired = fleet.get(VARIANT, {}).get("DesiredInstanceCount", 0)
+    names = {"endpoint_config": steps["create_endpoint_config"]["EndpointConfigName"],
+             "error_alarm": steps["put_metric_alarm"][0]["AlarmName"],
+             "latency_alarm": steps["put_metric_alarm"][1]["AlarmName"]}
+    return update_endpoint_request(request, names,
+                                   raise_instance_count=desired < request.initial_instance_count)
+
+
+def _wait_in_service(sagemaker, name: str) -> None:
+    from botocore.exceptions import WaiterError
+
+    try:
+        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name)
+    except WaiterError as exc:
+        reason = exc.last_response.get("FailureReason", exc.last_response.get("Error", ""))
+        raise DeployError(f"endpoint {name} did not reach InService: {reason or exc}") from exc
+
+
+def _model_exists(sagemaker, name: str) -> bool:
+    models = sagemaker.list_models(NameContains=name)["Models"]
+    return any(m["ModelName"] == name for m in models)
+
+
+def _describe_endpoint(sagemaker, name: str) -> dict | None:
     from botocore.exceptions import ClientError
 
     try:
-        sagemaker.describe_endpoint(EndpointName=name)
-        return True
+        return sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-            return False
+        error = exc.response["Error"]
+        if error.get("Code") == "ValidationException" and "Could not find" in error.get(
+                "Message", ""):
+            return None
         raise
