@@ -11,9 +11,9 @@ so the weights are a numpy ``.npz`` (read with ``np.load``, never ``torch.load``
 network uses only long-stable torch modules (Conv2d, BatchNorm2d, Linear, ReLU, pooling).
 
 Errors carry their HTTP status: under the SageMaker inference toolkit (sagemaker-inference,
-used by the PyTorch container) they are its ``GenericInferenceToolkitError``, the one exception
-type it answers with the exception's own status code (any other exception becomes HTTP 500);
-elsewhere an equivalent local class with the same ``status_code``/``message``/``phrase``.
+used by the PyTorch container) they subclass its ``BaseInferenceToolkitError``, the one
+exception type it answers with the exception's own status code (any other becomes HTTP 500);
+elsewhere a stand-in of the same name and fields (the local endpoint answers it the same way).
 
 Contract (kept exactly; other components rely on it):
 
@@ -62,27 +62,24 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 try:  # inside the SageMaker inference container: the toolkit's status-carrying error
-    from sagemaker_inference.errors import GenericInferenceToolkitError as _StatusError
-except ImportError:  # training, tests and the local endpoint: the same shape, no dependency
+    from sagemaker_inference.errors import BaseInferenceToolkitError
+except ImportError:  # training, tests, the local endpoint: a stand-in of the same name and fields
 
-    class _StatusError(Exception):
-        """``status_code``, ``message`` and ``phrase`` as the toolkit's error carries them."""
+    class BaseInferenceToolkitError(Exception):
+        """``status_code``, ``message`` and ``phrase``, as the toolkit's own error carries them."""
 
-        def __init__(self, status_code: int, message: str | None = None,
-                     phrase: str | None = None):
-            self.status_code = status_code
-            self.message = message or "Invalid Request"
-            self.phrase = phrase or self.message
-            super().__init__(status_code, self.message, self.phrase)
+        def __init__(self, status_code: int, message: str, phrase: str):
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+            super().__init__(status_code, message, phrase)
 
 
-class RequestError(_StatusError, ValueError):
-    """A request this model refuses, answered with ``status_code`` (the class's own)."""
+class RequestError(BaseInferenceToolkitError, ValueError):
+    """A request this model refuses, answered with the class's ``status_code``."""
 
     status_code = 400
 
     def __init__(self, message: str):
-        super().__init__(type(self).status_code, message)
+        super().__init__(type(self).status_code, message, message)
 
     def __str__(self) -> str:
         return self.message

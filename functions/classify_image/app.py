@@ -2,9 +2,11 @@
 
 The endpoint returns a JSON list of probabilities in CLASS_LABELS order. Endpoint failures
 become named errors the state machine retries (EndpointThrottled, EndpointModelNotReady,
-EndpointUnavailable) or not (EndpointNotFound, EndpointRequestRejected,
-InvalidEndpointResponse). Retries belong to the state machine (visible, with jitter), so the
-boto3 client makes a single attempt.
+EndpointUnavailable: throttling and 5xx) or not (EndpointNotFound, EndpointRejectedImage,
+EndpointUnsupportedContentType, EndpointUnsupportedAccept, EndpointRequestRejected,
+InvalidEndpointResponse). A model's own 4xx arrives as a ModelError carrying
+OriginalStatusCode. Retries belong to the state machine (visible, with jitter), so the boto3
+client makes a single attempt.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from scones_shared.config import env_int, env_labels, env_str
 from scones_shared.errors import (
     EndpointModelNotReady,
     EndpointNotFound,
+    EndpointRejectedImage,
     EndpointRequestRejected,
     EndpointThrottled,
     EndpointUnavailable,
+    EndpointUnsupportedAccept,
+    EndpointUnsupportedContentType,
     InvalidEndpointResponse,
     InvalidEventField,
     WorkflowError,
@@ -57,6 +62,12 @@ s3 = boto3.client("s3")
 
 _THROTTLED_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 _UNAVAILABLE_CODES = {"ServiceUnavailable", "InternalFailure", "InternalDependencyException"}
+# the model's own 4xx (ModelError's OriginalStatusCode): the same request fails the same way again
+_MODEL_CLIENT_ERRORS = {
+    400: EndpointRejectedImage,
+    406: EndpointUnsupportedAccept,
+    415: EndpointUnsupportedContentType,
+}
 
 
 def endpoint_error(exc: ClientError, endpoint_name: str) -> WorkflowError:
@@ -66,15 +77,19 @@ def endpoint_error(exc: ClientError, endpoint_name: str) -> WorkflowError:
     message = f"{endpoint_name}: {code}: {error.get('Message', '')}"
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     if code == "ModelError":
-        # The container answered with an error; its own status says whose fault it was.
+        # The container answered with an error; its own status says whose fault it was. Its
+        # message's first line says why (the rest is the serving toolkit's traceback).
         status = int(exc.response.get("OriginalStatusCode") or status)
-        message += f" (model status {status})"
+        original = str(exc.response.get("OriginalMessage") or "").strip().split("\n", 1)[0]
+        message = f"{endpoint_name}: ModelError: model status {status}: {original}"
     if code == "ModelNotReadyException":  # sent with HTTP 429 too: check it first
         return EndpointModelNotReady(message)
     if code in _THROTTLED_CODES or status == 429:
         return EndpointThrottled(message)
     if code in _UNAVAILABLE_CODES or status >= 500:
         return EndpointUnavailable(message)
+    if code == "ModelError" and status in _MODEL_CLIENT_ERRORS:
+        return _MODEL_CLIENT_ERRORS[status](message)
     if code == "ValidationError" and "not found" in message.lower():
         return EndpointNotFound(message)
     return EndpointRequestRejected(message)

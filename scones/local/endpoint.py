@@ -4,14 +4,21 @@ The artifact's ``code/inference.py`` is loaded by path (as SageMaker's PyTorch s
 container does) and driven through its four handlers::
 
     model_fn(model_dir) -> model
-    input_fn(body, content_type) -> batch of one (1, ...); raises errors with ``status_code``
+    input_fn(body, content_type) -> batch of one (1, ...); errors carry ``status_code``
     predict_fn(batch, model) -> (N, C) probabilities
     output_fn(prediction_of_one_request, accept) -> JSON text
 
 Two HTTP contracts on one port:
 
-- the model container's: ``GET /ping``, ``POST /invocations`` (errors answered with the
-  container's own status code);
+- the model container's: ``GET /ping``, ``POST /invocations``, answered as the SageMaker
+  PyTorch container (sagemaker-inference toolkit on TorchServe) answers them:
+  ``application/json`` and ``text/csv`` bodies are decoded as UTF-8 before ``input_fn``
+  (undecodable: 500); an exception that is a ``sagemaker_inference.errors.
+  BaseInferenceToolkitError`` (or an artifact's stand-in of that name) is answered with its
+  ``status_code``, any other with 500; an error body is the message, a newline and the
+  traceback, with the phrase as the status line's reason and no Content-Type; a body over
+  TorchServe's ``max_request_size`` is 413 with an empty body. tests/serving runs one
+  contract table against this endpoint and the real toolkit;
 - the SageMaker Runtime API's: ``POST /endpoints/{EndpointName}/invocations``, so an unmodified
   boto3 ``sagemaker-runtime`` client works with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``. Errors
   take the service's shapes (botocore ``sagemaker-runtime`` service-2.json): an unknown endpoint
@@ -39,6 +46,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -58,6 +66,8 @@ DEFAULT_ACCEPT = "application/json"
 DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker containers assume when none is sent
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs look like the ones moto hands out
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
+CONTAINER_MAX_REQUEST_BYTES = 6_553_500  # TorchServe's default max_request_size (413 above)
+UTF8_CONTENT_TYPES = ("application/json", "text/csv")  # the toolkit decodes these bodies first
 RUNTIME_PATH_PREFIX = "/endpoints/"
 
 
@@ -66,17 +76,18 @@ class ArtifactError(Exception):
 
 
 class ModelServerError(Exception):
-    """An error raised by the artifact's handlers, with the HTTP status the container returns."""
+    """An error raised by the artifact's handlers, as the serving container answers it."""
 
-    def __init__(self, status_code: int, error_type: str, message: str):
+    def __init__(self, status_code: int, error_type: str, message: str, phrase: str = "",
+                 trace: str = ""):
         super().__init__(message)
         self.status_code, self.error_type, self.message = status_code, error_type, message
+        self.phrase = " ".join((phrase or message).splitlines())  # the toolkit's remove_crlf
+        self.trace = trace
 
     def container_body(self) -> bytes:
-        """The body a SageMaker serving container sends for this error."""
-        return json.dumps(
-            {"code": self.status_code, "type": self.error_type, "message": self.message}
-        ).encode()
+        """The body the SageMaker inference toolkit sends: the message, then the traceback."""
+        return f"{self.message}\n{self.trace}".encode()
 
 
 def _progress(message: str) -> None:
@@ -166,11 +177,26 @@ def load_model(
     return LoadedModel(model_dir, handlers, model, metadata, seconds)
 
 
-def _as_server_error(exc: Exception) -> ModelServerError:
-    status = getattr(exc, "status_code", None)
-    if not isinstance(status, int) or not 400 <= status <= 599:
-        status = 500
-    return ModelServerError(status, type(exc).__name__, str(exc) or type(exc).__name__)
+TOOLKIT_ERROR = "BaseInferenceToolkitError"  # sagemaker_inference.errors: answered with its status
+
+
+def toolkit_error(exc: BaseException) -> ModelServerError:
+    """How the toolkit's Transformer answers an exception from a handler: a
+    ``BaseInferenceToolkitError`` (the toolkit's, or an artifact's stand-in of that name when
+    the toolkit is not installed) keeps its ``status_code`` and ``phrase``; any other exception
+    is 500 with ``str(exc)`` as the message."""
+    trace = "".join(traceback.format_exception(exc))
+    if any(cls.__name__ == TOOLKIT_ERROR for cls in type(exc).__mro__):
+        return ModelServerError(exc.status_code, type(exc).__name__, exc.message, exc.phrase,
+                                trace)
+    return ModelServerError(500, type(exc).__name__, str(exc), str(exc), trace)
+
+
+def toolkit_input(body: bytes, content_type: str | None):
+    """The request body as the toolkit hands it to ``input_fn``: text for its UTF-8 types."""
+    if content_type in UTF8_CONTENT_TYPES:
+        return body.decode("utf-8")
+    return body
 
 
 class MicroBatcher:
@@ -273,16 +299,16 @@ class LocalEndpoint:
         inference_id: str | None = None,
     ) -> InvocationResult:
         """Run one request through the artifact's handlers; raises ModelServerError."""
-        content_type = content_type or DEFAULT_CONTENT_TYPE
         accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
         inference_time = datetime.now(UTC)
         handlers = self.loaded.handlers
         try:
-            batch_of_one = handlers.input_fn(body, content_type)
+            batch_of_one = handlers.input_fn(toolkit_input(body, content_type), content_type)
             prediction = self.batcher.predict(batch_of_one)
             output = handlers.output_fn(prediction, accept)
         except Exception as exc:  # noqa: BLE001 - mapped to the container's status code
-            raise _as_server_error(exc) from exc
+            raise toolkit_error(exc) from exc
+        content_type = content_type or DEFAULT_CONTENT_TYPE
         output_bytes = output.encode() if isinstance(output, str) else bytes(output)
         if self.capture is not None and self.capture.sampled():
             self.capture.submit(
@@ -340,9 +366,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.verbose:  # type: ignore[attr-defined]
             super().log_message(format, *args)
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
+    def _send(self, status: int, body: bytes, content_type: str | None,
+              headers: dict | None = None, reason: str | None = None):
+        self.send_response(status, reason)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         for name, value in (headers or {}).items():
@@ -384,10 +412,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _container_invocation(self) -> None:
         body = self._read_body()
+        if len(body) > CONTAINER_MAX_REQUEST_BYTES:
+            self._send(413, b"", None, reason="Request Entity Too Large")
+            return
         try:
             result = self._invoke(body)
         except ModelServerError as exc:
-            self._send(exc.status_code, exc.container_body(), "application/json")
+            self._send(exc.status_code, exc.container_body(), None, reason=exc.phrase)
             return
         self._send(200, result.body, result.content_type)
 

@@ -112,9 +112,11 @@ ENDPOINT_ERRORS = [
         424,
         "ModelError",
         {"OriginalStatusCode": 415, "OriginalMessage": "bad type"},
-        "EndpointRequestRejected",
+        "EndpointUnsupportedContentType",
     ),
-    (424, "ModelError", {"OriginalStatusCode": 400}, "EndpointRequestRejected"),
+    (424, "ModelError", {"OriginalStatusCode": 400}, "EndpointRejectedImage"),
+    (424, "ModelError", {"OriginalStatusCode": 406}, "EndpointUnsupportedAccept"),
+    (424, "ModelError", {"OriginalStatusCode": 413}, "EndpointRequestRejected"),
     (400, "ValidationError", {}, "EndpointRequestRejected"),
     (
         400,
@@ -219,3 +221,21 @@ def test_shipped_event_is_classified(load_function, endpoint, load_event):
     result = load_function(FUNCTION)(load_event("classify_image.json"))
     assert not result.failed, result.payload
     assert result.payload["label"] == "bicycle"
+
+
+def test_model_error_message_keeps_the_models_reason_not_its_traceback(
+    load_function, endpoint, serialized
+):
+    # GIVEN the serving toolkit's answer to a truncated PNG: the reason, then a traceback
+    event, _ = serialized
+    original = ("cannot decode image: image file is truncated\n"
+                "Traceback (most recent call last):\n  File \"inference.py\", line 1\n")
+    endpoint.fail(424, "ModelError", message="Received client error (400)",
+                  OriginalStatusCode=400, OriginalMessage=original)
+    # WHEN classified
+    result = load_function(FUNCTION)(event)
+    # THEN the named error says why in one line, without the traceback
+    assert result.error_type == "EndpointRejectedImage", result.payload
+    assert result.payload["errorMessage"].endswith(
+        "ModelError: model status 400: cannot decode image: image file is truncated")
+    assert "Traceback" not in result.payload["errorMessage"]

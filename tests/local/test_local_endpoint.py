@@ -17,14 +17,19 @@ ENDPOINT_NAME = "local-test-endpoint"  # the name the endpoint_server fixture se
 
 
 
-def http(server, method, path, body=None, headers=None):
+def http_reason(server, method, path, body=None, headers=None):
+    """(status, headers, body, reason phrase) of one request."""
     request = urllib.request.Request(server.url + path, data=body, method=method,
                                      headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, dict(response.headers), response.read(), response.reason
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, dict(exc.headers), exc.read(), exc.reason
+
+
+def http(server, method, path, body=None, headers=None):
+    return http_reason(server, method, path, body, headers)[:3]
 
 
 # ---------------------------------------------------------------- the container contract
@@ -66,12 +71,16 @@ def test_container_errors_keep_the_handlers_status(endpoint_server, bright_and_d
     # GIVEN a request the artifact rejects
     body = body if body is not None else bright_and_dark_pngs[0].read_bytes()
     # WHEN it is posted to the container path
-    code, _, payload = http(endpoint_server, "POST", "/invocations", body,
-                            {"Content-Type": content_type, "Accept": accept})
-    # THEN the container answers the handler's status with a JSON error naming it
+    code, headers, payload, reason = http_reason(
+        endpoint_server, "POST", "/invocations", body,
+        {"Content-Type": content_type, "Accept": accept})
+    # THEN it answers as the serving toolkit does: the handler's status, the message as the
+    # reason and first line, then the traceback naming the error, and no content type
     assert code == status
-    assert json.loads(payload)["type"] == error_type
-    assert json.loads(payload)["code"] == status
+    message, trace = payload.decode().split("\n", 1)
+    assert reason == message and message
+    assert trace.startswith("Traceback") and f"{error_type}: " in trace
+    assert "Content-Type" not in headers
 
 
 def test_unknown_paths_are_404(endpoint_server):
@@ -144,7 +153,7 @@ def test_container_errors_become_model_errors(runtime_client, bright_and_dark_pn
     response = raised.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert response["OriginalStatusCode"] == original_status
-    assert json.loads(response["OriginalMessage"])["type"] == error_type
+    assert f"{error_type}: " in response["OriginalMessage"]  # the container's traceback
     assert response["LogStreamArn"] == (
         f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{ENDPOINT_NAME}"
     )

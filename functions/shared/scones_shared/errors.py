@@ -94,8 +94,22 @@ class EndpointNotFound(WorkflowError):
     """ValidationError naming an endpoint that does not exist (check EndpointName)."""
 
 
+class EndpointRejectedImage(WorkflowError):
+    """The model could not decode the image (ModelError, original status 400): damaged past a
+    readable header, e.g. a truncated PNG. The same bytes fail the same way on every attempt."""
+
+
+class EndpointUnsupportedContentType(WorkflowError):
+    """The model does not read this content type (ModelError, original status 415)."""
+
+
+class EndpointUnsupportedAccept(WorkflowError):
+    """The model cannot answer in the Accept type asked for (ModelError, original status 406)."""
+
+
 class EndpointRequestRejected(WorkflowError):
-    """The endpoint refused the request (4xx, ValidationError, model error with a 4xx status)."""
+    """The endpoint refused the request: any other 4xx (ValidationError, a model error with a
+    4xx status not named above)."""
 
 
 class InvalidEndpointResponse(WorkflowError):
