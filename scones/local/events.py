@@ -4,13 +4,15 @@
 template's issue-6 resources do on AWS:
 
 * **EventBridge delivery, emulated.** moto 5.2.5's events backend matches patterns but cannot
-  deliver to Step Functions or SNS targets, and it never sees Step Functions status changes. So
-  the template's ``AWS::Events::Rule`` resources (their real ``EventPattern`` and ``Targets``,
-  resolved like CloudFormation would) are applied here: patterns are matched with moto's
-  EventBridge pattern engine (:class:`moto.events.models.EventPattern`: prefix, anything-but,
-  ``$or``, ...), each target's ``InputTransformer`` is applied with EventBridge's rules
-  (:func:`transform_input`), and the result is delivered with the real API call
-  (``states:StartExecution``, ``sns:Publish``) against moto.
+  deliver to Step Functions, SNS or Lambda targets, and it never sees Step Functions status
+  changes. So the template's ``AWS::Events::Rule`` resources (their real ``EventPattern`` and
+  ``Targets``, resolved like CloudFormation would) are applied here: patterns are matched with
+  moto's EventBridge pattern engine (:class:`moto.events.models.EventPattern`: prefix,
+  anything-but, ``$or``, ...), each target's ``InputTransformer`` is applied with EventBridge's
+  rules (:func:`transform_input`), and the result is delivered with the real API call
+  (``states:StartExecution``, ``sns:Publish``, ``lambda:Invoke``: the real handler) against
+  moto. A Lambda target is invoked synchronously (EventBridge invokes it asynchronously): an
+  error surfaces at once in :attr:`LocalEvents.errors`.
 * **Where the events come from.** S3 ``Object Created`` events are moto's own: the image bucket
   has EventBridge notifications on (as in the template), and a tap rule in moto's default bus
   forwards every ``aws.s3`` event to an SQS queue this module drains. ``Step Functions Execution
@@ -71,7 +73,11 @@ class EventsError(Exception):
 
 
 class UnsupportedTargetError(EventsError):
-    """A rule target is neither a state machine nor an SNS topic."""
+    """A rule target is not a state machine, an SNS topic or a Lambda function."""
+
+
+class TargetFunctionError(EventsError):
+    """A Lambda function target raised (on AWS: retried, then sent to its OnFailure queue)."""
 
 
 class InvalidInputPathError(EventsError):
@@ -438,8 +444,16 @@ class LocalEvents:
                 stateMachineArn=arn, name=str(uuid.uuid4()), input=text)["executionArn"]
         elif service == "sns":
             result = self.stack.client("sns").publish(TopicArn=arn, Message=text)["MessageId"]
+        elif service == "lambda":
+            # EventBridge invokes asynchronously; here synchronously, so an error surfaces at once
+            response = self.stack.client("lambda").invoke(FunctionName=arn, Payload=text.encode())
+            body = response["Payload"].read().decode()
+            if response.get("FunctionError"):
+                raise TargetFunctionError(f"{rule}: {arn} failed: {body}")
+            result = body
         else:
-            raise UnsupportedTargetError(f"{rule}: target {arn} is not a state machine or topic")
+            raise UnsupportedTargetError(
+                f"{rule}: target {arn} is not a state machine, topic or function")
         return Delivery(rule=rule, target=arn, input=text, result=result)
 
     # -- event sources

@@ -215,6 +215,10 @@ class _Resolver:
             kind = self.resources[name].get("Type", "")
             if kind == STATE_MACHINE_TYPE:  # Ref of a state machine is its ARN
                 return self.get_att(name, "Arn")
+            if kind == "AWS::SNS::Topic" and name not in self.resource_names:
+                p, region, account = (self.pseudo["AWS::Partition"], self.pseudo["AWS::Region"],
+                                      self.pseudo["AWS::AccountId"])
+                return f"arn:{p}:sns:{region}:{account}:{name}"  # Ref of a topic is its ARN
             # functions and tables: the logical id unless resource_names names them
             if name in self.resource_names or kind in (FUNCTION_TYPE, "AWS::DynamoDB::Table"):
                 return self.physical_name(name)

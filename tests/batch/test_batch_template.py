@@ -105,14 +105,19 @@ def test_the_alert_rule_pages_on_failures_of_either_state_machine(app, rules, ma
     assert rules["WorkflowFailedRule"].matches(status_event(app, machine, status, error)) is alerts
 
 
-def test_the_alert_message_carries_error_cause_and_input(app, rules):
-    rule = rules["WorkflowFailedRule"]
-    event = status_event(app, IMAGE, "FAILED", "NotAnImage")
-    event["detail"]["input"] = json.dumps({"s3_bucket": "b", "s3_key": "incoming/x.png"})
-    (target,) = rule.targets
-    message = json.loads(transform_input(event, target["InputTransformer"]))
-    assert message["error"] == "NotAnImage" and message["cause"] == "c"
-    assert json.loads(message["input"])["s3_key"] == "incoming/x.png"
+def test_the_alert_rule_hands_the_whole_event_to_the_alert_function(app, rules, resources):
+    # GIVEN the alert rule's one target
+    (target,) = rules["WorkflowFailedRule"].targets
+    # THEN it is AlertMessageFunction, given the event untransformed (the function reads the
+    # bucket and key out of the input string and publishes the message without the input)
+    assert target["Arn"] == app.functions["AlertMessageFunction"].arn
+    assert "InputTransformer" not in target
+    # AND EventBridge may invoke it for this rule only
+    permission = resources["AlertMessageFunctionInvokedByWorkflowFailedRule"]["Properties"]
+    assert permission == {"FunctionName": {"Ref": "AlertMessageFunction"},
+                          "Action": "lambda:InvokeFunction",
+                          "Principal": "events.amazonaws.com",
+                          "SourceArn": {"Fn::GetAtt": ["WorkflowFailedRule", "Arn"]}}
 
 
 def test_the_batch_role_may_run_only_the_per_image_workflow(resources):

@@ -65,12 +65,14 @@ def test_a_non_image_fails_cleanly_once_and_alerts_once(events, tmp_path):
     assert run["status"] == "FAILED" and run["error"] == "NotAnImage"
     history = events.stack.history(run["executionArn"])
     assert sum(e["type"] == "TaskScheduled" for e in history) == 1
-    # AND exactly one SNS message carries the error, the cause and the image
+    # AND exactly one SNS message names the image, the execution, the error and the cause,
+    # without the execution's input
     messages = events.wait_for(lambda: [m for m in events.messages() if key in m], timeout=10)
     assert len(messages) == 1
     alert = json.loads(messages[0])
+    assert set(alert) == {"alert", "bucket", "key", "execution", "error", "cause"}
     assert alert["error"] == "NotAnImage" and "signature" in alert["cause"]
-    assert json.loads(alert["input"])["s3_key"] == key
+    assert (alert["bucket"], alert["key"]) == (events.stack.bucket, key)
     assert alert["execution"] == run["executionArn"]
     assert events.errors == []
 

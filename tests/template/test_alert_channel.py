@@ -6,8 +6,21 @@ from __future__ import annotations
 
 import json
 
-ALERT_SERVICES = {"events.amazonaws.com", "cloudwatch.amazonaws.com"}
 DLQ = {"Fn::GetAtt": ["OperationsDeadLetterQueue", "Arn"]}
+KMS_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+# The request-context condition keys each service principal brings to KMS when it publishes to
+# an SSE-encrypted SNS topic (SNS developer guide, "Enable compatibility between event sources
+# from AWS services and encrypted topics", https://docs.aws.amazon.com/sns/latest/dg/
+# sns-key-management.html#compatibility-with-aws-services): CloudWatch alarms send
+# aws:SourceAccount and aws:SourceArn (the alarm); for EventBridge the guide marks
+# aws:SourceAccount, aws:SourceArn and aws:SourceOrgID as not supported, so it sends none of
+# them. A key-policy statement that requires a key its service does not send never matches:
+# that service's messages are dropped without an error anyone sees.
+SENT_CONDITION_KEYS = {
+    "cloudwatch.amazonaws.com": {"aws:sourceaccount", "aws:sourcearn"},
+    "events.amazonaws.com": set(),
+}
 
 
 def of_type(resources, kind):
@@ -43,22 +56,74 @@ def test_the_channel_exists_without_monitoring(resources):
         assert "Condition" not in resources[name], name
 
 
-def test_the_key_lets_both_publishing_services_encrypt(resources):
-    # GIVEN the topic's customer-managed key (alias/aws/sns would drop both services' messages)
+def key_policy_statements(resources):
+    """(key, statement) of every statement of every KMS key policy in the template."""
+    for name, resource in of_type(resources, "AWS::KMS::Key").items():
+        for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+            yield name, statement
+
+
+def condition_keys(statement) -> set[str]:
+    """The condition keys a statement requires (IAM condition keys are case-insensitive)."""
+    return {key.lower() for operator in (statement.get("Condition") or {}).values()
+            for key in operator}
+
+
+def test_the_condition_key_table_is_the_documented_one():
+    # THEN EventBridge sends no aws:Source* key to KMS for an encrypted topic, CloudWatch does
+    assert not SENT_CONDITION_KEYS["events.amazonaws.com"] & {
+        "aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"}
+    assert {"aws:sourceaccount", "aws:sourcearn"} <= SENT_CONDITION_KEYS[
+        "cloudwatch.amazonaws.com"]
+
+
+def test_no_service_key_statement_requires_a_condition_key_its_service_does_not_send(resources):
+    # GIVEN every statement of every KMS key policy that names a service principal
+    checked = 0
+    for key, statement in key_policy_statements(resources):
+        for service in as_list(statement["Principal"].get("Service") or []):
+            # THEN the service is one whose condition keys are known (add it to the table,
+            # from AWS's documentation, before granting it a key)
+            assert service in SENT_CONDITION_KEYS, f"{key}: {service} is not in the table"
+            # AND every condition key the statement requires is one the service sends
+            unsent = condition_keys(statement) - SENT_CONDITION_KEYS[service]
+            assert not unsent, f"{key}/{statement.get('Sid')}: {service} does not send {unsent}"
+            checked += 1
+    assert checked  # the alarms' statement at least
+
+
+def test_the_check_catches_the_eventbridge_source_account_condition():
+    # GIVEN the statement that once made every workflow-failure e-mail disappear
+    statement = {"Principal": {"Service": "events.amazonaws.com"}, "Action": KMS_ACTIONS,
+                 "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}
+    # THEN it requires a key EventBridge does not send
+    assert condition_keys(statement) - SENT_CONDITION_KEYS["events.amazonaws.com"] == {
+        "aws:sourceaccount"}
+
+
+def test_the_key_lets_the_alarms_and_the_alert_function_encrypt(resources):
+    # GIVEN the topic's customer-managed key (alias/aws/sns would drop the alarms' messages)
     assert resources["AlertTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
     key = resources["AlertTopicKey"]["Properties"]
     assert key["EnableKeyRotation"] is True
-    services = {}
-    for statement in key["KeyPolicy"]["Statement"]:
-        service = statement["Principal"].get("Service")
-        if service:
-            services[service] = statement
-    # THEN EventBridge and CloudWatch each get exactly Decrypt and GenerateDataKey*, own account
-    assert set(services) == ALERT_SERVICES
-    for service, statement in services.items():
-        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"], service
-        assert statement["Condition"] == {
-            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, service
+    services = {statement["Principal"]["Service"]: statement
+                for statement in key["KeyPolicy"]["Statement"]
+                if "Service" in statement["Principal"]}
+    # THEN CloudWatch (the alarms publish directly) gets exactly Decrypt and GenerateDataKey*
+    # for its own account, and no other service is granted the key
+    assert set(services) == {"cloudwatch.amazonaws.com"}
+    statement = services["cloudwatch.amazonaws.com"]
+    assert sorted(statement["Action"]) == KMS_ACTIONS
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # AND the account delegates the key to IAM, where the alert function's role gets its use
+    (root,) = [s for s in key["KeyPolicy"]["Statement"] if "AWS" in s["Principal"]]
+    assert root["Principal"]["AWS"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    (encrypt,) = [s for p in resources["AlertMessageFunction"]["Properties"]["Policies"]
+                  for s in p["Statement"] if s["Sid"] == "EncryptAlerts"]
+    assert sorted(encrypt["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert encrypt["Resource"] == {"Fn::GetAtt": ["AlertTopicKey", "Arn"]}
 
 
 def test_the_topic_policy_names_every_publisher(resources):
@@ -66,14 +131,19 @@ def test_the_topic_policy_names_every_publisher(resources):
     policy = resources["AlertTopicPolicy"]["Properties"]
     assert policy["Topics"] == [{"Ref": "AlertTopic"}]
     statements = policy["PolicyDocument"]["Statement"]
-    (rule,) = [s for s in statements if s.get("Sid") == "WorkflowFailedRulePublishes"]
-    # THEN the workflow-failure rule may publish, and it targets AlertTopic
-    assert rule["Principal"] == {"Service": "events.amazonaws.com"}
-    assert rule["Action"] == "sns:Publish"
-    assert rule["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["WorkflowFailedRule", "Arn"]}}}
+    # THEN no service but CloudWatch may publish (the workflow-failure rule goes through
+    # AlertMessageFunction, which publishes with its role's own sns:Publish on the topic)
+    services = {service for s in statements for service in as_list(
+        (s.get("Principal") or {}).get("Service") or [])}
+    services |= {s["Fn::If"][1]["Principal"]["Service"] for s in statements if "Fn::If" in s}
+    assert services == {"cloudwatch.amazonaws.com"}
     targets = resources["WorkflowFailedRule"]["Properties"]["Targets"]
-    assert [t["Arn"] for t in targets] == [{"Ref": "AlertTopic"}]
+    assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["AlertMessageFunction", "Arn"]}]
+    (publish,) = [s for p in resources["AlertMessageFunction"]["Properties"]["Policies"]
+                  for s in p["Statement"] if s["Sid"] == "PublishAlerts"]
+    assert publish["Action"] == "sns:Publish" and publish["Resource"] == {"Ref": "AlertTopic"}
+    assert resources["AlertMessageFunction"]["Properties"]["Environment"]["Variables"][
+        "ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
     # AND with monitoring on, CloudWatch may publish for exactly the template's alarms
     (conditional,) = [s for s in statements if "Fn::If" in s]
     condition, alarms_statement, otherwise = conditional["Fn::If"]
@@ -119,7 +189,8 @@ def _dead_letter_references(node, path=""):
             here = f"{path}/{key}"
             if key == "DeadLetterConfig":
                 yield here, value["Arn"]
-            elif key == "OnFailure" and isinstance(value, dict) and value.get("Type") == "SQS":
+            elif key == "OnFailure" and isinstance(value, dict) and (
+                    value.get("Type") == "SQS" or path.endswith("/DestinationConfig")):
                 yield here, value["Destination"]
             elif key == "deadLetterTargetArn":
                 yield here, value
@@ -137,7 +208,7 @@ def test_every_dead_letter_goes_to_the_one_queue_which_admits_each_source(resour
     # e-mail subscription all use OperationsDeadLetterQueue
     places = {path.split("/")[1] for path, _ in references}
     assert places == {"ImageUploadedRule", "WorkflowFailedRule", "MonitorCapturesFunction",
-                      "AlertEmailSubscription"}
+                      "AlertMessageFunctionAsyncInvokeConfig", "AlertEmailSubscription"}
     assert all(value == DLQ for _, value in references), references
     # AND its policy admits exactly those EventBridge/SNS sources (the schedule rule SAM makes
     # only with monitoring on)
@@ -173,3 +244,16 @@ def test_no_old_alert_names_remain(repo_root):
     found = [(p.name, name) for p in paths if p.exists()
              for name in old if name in p.read_text(encoding="utf-8")]
     assert not found
+
+
+def test_the_alert_function_is_retried_then_dead_lettered(resources):
+    # GIVEN the alert function's asynchronous invoke configuration (EventBridge invokes it)
+    config = resources["AlertMessageFunctionAsyncInvokeConfig"]["Properties"]
+    # THEN a run that still fails after Lambda's retries goes to the dead-letter queue
+    assert config["FunctionName"] == {"Ref": "AlertMessageFunction"}
+    assert config["Qualifier"] == "$LATEST" and config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == DLQ
+    # AND its role may send there (Lambda delivers the destination with the function's role)
+    (send,) = [s for p in resources["AlertMessageFunction"]["Properties"]["Policies"]
+               for s in p["Statement"] if s["Sid"] == "SendFailedRunsToDeadLetterQueue"]
+    assert send["Action"] == "sqs:SendMessage" and send["Resource"] == DLQ
