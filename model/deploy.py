@@ -4,9 +4,10 @@ boto3, one small builder per step; ``plan`` puts them together, ``--dry-run`` pr
 ``deploy`` executes it:
 
 1. upload the artifact to ``s3://BUCKET/PREFIX/models/<endpoint>/<version>/model.tar.gz``;
-2. ``create_model`` with the PyTorch inference image that the SageMaker SDK's image URI lookup
-   gives for the region and instance type (``--image-uri`` overrides) and
-   ``SAGEMAKER_PROGRAM=inference.py``;
+2. ``create_model`` (named after the model version and a digest of its image, role and
+   location; skipped when it exists) with the PyTorch inference image that the SageMaker
+   SDK's image URI lookup gives for the region and instance type (``--image-uri``
+   overrides) and ``SAGEMAKER_PROGRAM=inference.py``;
 3. ``create_endpoint_config`` with ``DataCaptureConfig`` (100% sampling, request and response,
    ``s3://BUCKET/PREFIX/datacapture``; JSON responses captured as text, image requests base64);
 4. two CloudWatch alarms on the variant (invocation 5xx error rate, model latency), the
@@ -27,6 +28,7 @@ boto3, one small builder per step; ``plan`` puts them together, ``--dry-run`` pr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import shlex
@@ -175,11 +177,14 @@ def artifact_version(artifact: str | Path) -> str:
     return version
 
 
-def _names(request: DeployRequest, version: str, stamp: str) -> dict:
+def _names(request: DeployRequest, version: str, stamp: str, image_uri: str) -> dict:
     safe = "".join(c if c.isalnum() or c == "-" else "-" for c in version)
     base = request.endpoint_name[:40].rstrip("-")
+    # A model is immutable: its name changes with anything create_model is given.
+    digest = hashlib.sha256(f"{image_uri} {request.role_arn} {request.bucket} "
+                            f"{request.prefix}".encode()).hexdigest()[:8]
     return {
-        "model": f"{base}-{safe}"[:63].rstrip("-"),
+        "model": f"{f'{base}-{safe}'[:54].rstrip('-')}-{digest}",
         "endpoint_config": f"{base}-{stamp}",  # <= 63 characters, unique per deploy
         "s3_key": f"{request.prefix}/models/{request.endpoint_name}/{safe}/model.tar.gz",
         "capture_uri": f"s3://{request.bucket}/{request.prefix}/datacapture",
@@ -339,8 +344,8 @@ def plan(request: DeployRequest, region: str | None = None,
     region = region or request.region or _configured_region() or DEFAULT_REGION
     stamp = stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
     version = artifact_version(request.artifact)
-    names = _names(request, version, stamp)
     image = request.image_uri or pytorch_image_uri(region, request.instance_type)
+    names = _names(request, version, stamp, image)
     target, policy, target_id = scaling_requests(request, names)
     parameters = stack_parameters(request, names, version)
     return {
@@ -436,9 +441,14 @@ def _prepare_update(request: DeployRequest, steps: dict, current: dict, sagemake
     """Checks AWS's conditions for a blue/green update, deregisters the scalable target when
     the instance type changes (AWS requires it then), and returns the update_endpoint
     arguments for the fleet as it is."""
-    if current["EndpointStatus"] != "InService":
-        raise DeployError(f"endpoint {request.endpoint_name} is {current['EndpointStatus']}, "
-                          f"not InService: it can be updated once it is InService")
+    status = current["EndpointStatus"]
+    if status == "Failed":
+        raise DeployError(f"endpoint {request.endpoint_name} is Failed "
+                          f"({current.get('FailureReason', 'no reason given')}): delete it or "
+                          f"deploy under another name")
+    if status != "InService":
+        raise DeployError(f"endpoint {request.endpoint_name} is {status}, not InService: "
+                          f"deploy again once it is InService")
     config = sagemaker.describe_endpoint_config(EndpointConfigName=current["EndpointConfigName"])
     variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
     if VARIANT not in variants:

@@ -340,15 +340,17 @@ def test_a_rolled_back_update_is_an_error_and_keeps_autoscaling(s3, artifact):
     assert aws.calls[-2:] == ["RegisterScalableTarget", "PutScalingPolicy"]
 
 
-def test_an_endpoint_that_is_not_in_service_is_not_updated(s3, artifact):
+@pytest.mark.parametrize(("status", "message"), [
+    ("Updating", "is Updating, not InService"), ("Failed", "is Failed .*delete it")])
+def test_an_endpoint_that_is_not_in_service_is_not_updated(s3, artifact, status, message):
     request = request_for(artifact)
     steps = planned(request)
     with StubbedAWS(s3) as aws:
         expect_until_endpoint_call(aws, steps)
         aws.expect("sagemaker", "describe_endpoint",
-                   endpoint_description("old-config", status="Updating"),
+                   endpoint_description("old-config", status=status),
                    {"EndpointName": ENDPOINT})
-        with pytest.raises(DeployError, match="is Updating, not InService"):
+        with pytest.raises(DeployError, match=message):
             deploy(request, clients=aws.clients, stamp=STAMP)
     assert "UpdateEndpoint" not in aws.calls
 
@@ -474,6 +476,14 @@ def test_image_follows_the_instance_type_and_the_override_wins(artifact, capsys)
         "PrimaryContainer"]["Image"] == custom
 
 
+def test_model_name_changes_with_what_the_model_is_made_of(artifact):
+    names = {plan(request_for(artifact, **change), REGION)["create_model"]["ModelName"]
+             for change in ({}, {"instance_type": "ml.g5.xlarge"}, {"prefix": "other"},
+                            {"role": "arn:aws:iam::123456789012:role/other"})}
+    assert len(names) == 4
+    assert all(name.startswith(f"{ENDPOINT}-{VERSION}-") for name in names)
+
+
 def test_sam_line_is_shell_quoted():
     line = sam_deploy_line({"EndpointName": "e", "ModelVersion": "run 1;rm -rf"})
     assert shlex.split(line)[-1] == "ModelVersion=run 1;rm -rf"
@@ -492,6 +502,7 @@ def test_sam_line_is_shell_quoted():
     ("--max-instances", "1", "--max-instances (1) must be at least --instance-count (2)"),
     ("--instance-type", "m5.large", "--instance-type must be a SageMaker instance type"),
     ("--prefix", "scones/", "--prefix must be an S3 key prefix"),
+    ("--region", "moon-1", "no PyTorch 2.6 inference image for region 'moon-1'"),
 ])
 def test_bad_input_is_one_named_line(artifact, capsys, option, value, message):
     args = {"--model": str(artifact), "--role": ROLE, "--bucket": BUCKET,
