@@ -110,9 +110,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(seed=args.seed, **overrides)
     command = "scones " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pretrain"] else None
     record = pretrain(args.data, args.out, config, command=command)
-    m = record["metrics"]
+    accuracy = record["metrics"]["holdout_accuracy"]
     print(f"pretrained {config.epochs} epochs in {record['train_seconds']:.0f} s: held-out "
-          f"accuracy {m['holdout_accuracy']:.4f}")
+          f"accuracy {'n/a' if accuracy is None else f'{accuracy:.4f}'}")
     print(f"wrote {args.out}/backbone.npz (sha256 {record['sha256']}) and backbone.json")
     return 0
 

@@ -25,6 +25,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,6 +74,39 @@ class TrainConfig:
     threads: int = 2  # CPU threads in all: with 2+ members, min(members, threads) processes
     # train members side by side with threads // processes each (on 2 cores, 2 members x 1
     # thread: about 20 s per 20 epochs, against 26 s one after the other at 2 threads)
+    backbone: str = ""  # pretrained feature extractor to start from (.npz of `scones
+    # pretrain`; a relative path is looked up from the working directory, then the repository
+    # root); "" = random initialization (from scratch)
+    freeze_backbone: bool = False  # train only the linear head on the backbone's features
+    backbone_lr: float = 1.0  # the backbone's learning rate as a share of `lr`
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def backbone_path(name: str | os.PathLike) -> Path:
+    """Where ``TrainConfig.backbone`` points: as given when it exists, else from the repository
+    root (so the committed backbone is found from any working directory)."""
+    path = Path(name)
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
+
+
+def load_pretrained(net: torch.nn.Module, name: str | os.PathLike) -> None:
+    """Copy a backbone file's ``features.*`` weights into ``net`` (the head stays random)."""
+    from model.pretrain import load_backbone
+
+    path = backbone_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"backbone {name} not found (looked at {path})")
+    state = load_backbone(path)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ValueError(f"backbone {path} does not fit the network (widths?): {exc}") from exc
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise ValueError(f"backbone {path} does not fit the network: missing "
+                         f"{[k for k in missing if not k.startswith('head.')]}, "
+                         f"unexpected {unexpected}")
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -159,13 +193,22 @@ def train_member(
     gen = torch.Generator().manual_seed(seed)
     bfloat16 = training_precision(config.precision) == "bfloat16"
     net = build_network(num_classes, config.widths, config.arch)
+    if config.backbone:
+        load_pretrained(net, config.backbone)
+    frozen = bool(config.backbone) and config.freeze_backbone
     net = net.to(memory_format=torch.channels_last)
-    decay, no_decay = [], []
+    backbone = {id(p) for p in net.features.parameters()} if config.backbone else set()
+    groups = {}  # (backbone?, decayed?) -> parameters
     for param in net.parameters():
-        (decay if param.ndim > 1 else no_decay).append(param)
+        if frozen and id(param) in backbone:
+            param.requires_grad_(False)
+            continue
+        groups.setdefault((id(param) in backbone, param.ndim > 1), []).append(param)
     optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": config.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
+        [{"params": params, "weight_decay": config.weight_decay if decayed else 0.0,
+          "scale": config.backbone_lr if in_backbone else 1.0}
+         for (in_backbone, decayed), params in sorted(
+             groups.items(), key=lambda item: (item[0][0], not item[0][1]))],
         lr=config.lr, momentum=config.momentum, nesterov=True,
     )
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
@@ -181,6 +224,8 @@ def train_member(
     step = 0
     for _ in range(config.epochs):
         net.train()
+        if frozen:  # a linear probe: the backbone's BatchNorm statistics stay as pretrained
+            net.features.eval()
         order = torch.randperm(len(images), generator=gen)
         for start in range(0, len(images), config.batch_size):
             idx = order[start : start + config.batch_size]
@@ -199,7 +244,7 @@ def train_member(
                 loss = loss + (1 - lam) * F.cross_entropy(
                     out, y_mix, label_smoothing=config.label_smoothing)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
+                group["lr"] = lr_at(step) * group["scale"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -215,7 +260,7 @@ def train_member(
             progress.update(1)
             progress.set_postfix(loss=f"{loss.item():.3f}")
     final = ema if ema is not None else net
-    if ema is not None:
+    if ema is not None and not frozen:
         _recompute_bn(final, images, config)
     return final.eval()
 
