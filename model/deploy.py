@@ -271,12 +271,12 @@ def traffic_routing(instance_count: int) -> dict:
     return {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": CANARY_BAKE_SECONDS}
 
 
-def update_endpoint_request(request: DeployRequest, names: dict,
-                            raise_instance_count: bool = False) -> dict:
+def update_endpoint_request(request: DeployRequest, names: dict) -> dict:
     """Blue/green update with auto-rollback. The variant keeps its current instance count and
-    weight (autoscaling's, not the config's initial ones); ``raise_instance_count`` takes the
-    config's count instead, for a fleet now smaller than ``--instance-count``."""
-    update = {
+    weight (autoscaling's, not the config's initial ones); ``deploy`` adds
+    ``ExcludeRetainedVariantProperties: DesiredInstanceCount`` for a fleet smaller than
+    ``--instance-count``, which then takes the config's count."""
+    return {
         "EndpointName": request.endpoint_name,
         "EndpointConfigName": names["endpoint_config"],
         "RetainAllVariantProperties": True,
@@ -291,10 +291,6 @@ def update_endpoint_request(request: DeployRequest, names: dict,
                            {"AlarmName": names["latency_alarm"]}]},
         },
     }
-    if raise_instance_count:
-        update["ExcludeRetainedVariantProperties"] = [
-            {"VariantPropertyType": "DesiredInstanceCount"}]
-    return update
 
 
 def scaling_requests(request: DeployRequest, names: dict) -> tuple[dict, dict, dict]:
@@ -354,13 +350,13 @@ def plan(request: DeployRequest, region: str | None = None,
         "image_uri": image,
         "order": {
             "new endpoint": ["upload", "create_model", "create_endpoint_config",
-                             "put_metric_alarm", "create_endpoint",
+                             "put_metric_alarm", "create_endpoint", "(wait for InService)",
                              "register_scalable_target", "put_scaling_policy"],
-            "existing endpoint": ["upload", "create_model", "create_endpoint_config",
-                                  "put_metric_alarm",
-                                  "deregister_scalable_target (only if the instance type "
-                                  "changes)", "update_endpoint",
-                                  "register_scalable_target", "put_scaling_policy"],
+            "existing endpoint (InService)": [
+                "upload", "create_model", "create_endpoint_config", "put_metric_alarm",
+                "deregister_scalable_target (only if the instance type changes)",
+                "update_endpoint", "(wait for InService; an error if it rolled back)",
+                "register_scalable_target", "put_scaling_policy"],
         },
         "upload": {"Filename": str(request.artifact), "Bucket": request.bucket,
                    "Key": names["s3_key"]},
@@ -403,6 +399,10 @@ def deploy(request: DeployRequest, session=None, clients: dict | None = None,
     steps = plan(request, region=request.region or sagemaker.meta.region_name, stamp=stamp)
     autoscaling = clients["application-autoscaling"]
 
+    # An endpoint that cannot be updated stops the deploy before anything is uploaded or made.
+    current = _describe_endpoint(sagemaker, request.endpoint_name)
+    old_variant = _updatable_variant(request, current, sagemaker) if current else None
+
     upload = steps["upload"]
     clients["s3"].upload_file(upload["Filename"], upload["Bucket"], upload["Key"])
     if not _model_exists(sagemaker, steps["create_model"]["ModelName"]):
@@ -411,13 +411,18 @@ def deploy(request: DeployRequest, session=None, clients: dict | None = None,
     for alarm in steps["put_metric_alarm"]:
         clients["cloudwatch"].put_metric_alarm(**alarm)
 
-    current = _describe_endpoint(sagemaker, request.endpoint_name)
     if current is None:
         sagemaker.create_endpoint(**steps["create_endpoint"])
         action = "created"
     else:
-        steps["update_endpoint"] = _prepare_update(request, steps, current, sagemaker,
-                                                   autoscaling)
+        if old_variant.get("InstanceType") != request.instance_type:
+            _deregister_scalable_target(autoscaling, steps["deregister_scalable_target"])
+        fleet = {v["VariantName"]: v for v in current.get("ProductionVariants", [])}
+        desired = fleet.get(VARIANT, {}).get("DesiredInstanceCount", 0)
+        if desired < request.initial_instance_count:
+            steps["update_endpoint"] = {**steps["update_endpoint"],
+                                        "ExcludeRetainedVariantProperties": [
+                                            {"VariantPropertyType": "DesiredInstanceCount"}]}
         sagemaker.update_endpoint(**steps["update_endpoint"])
         action = "updated"
 
@@ -436,11 +441,9 @@ def deploy(request: DeployRequest, session=None, clients: dict | None = None,
     return {**steps, "action": action}
 
 
-def _prepare_update(request: DeployRequest, steps: dict, current: dict, sagemaker,
-                    autoscaling) -> dict:
-    """Checks AWS's conditions for a blue/green update, deregisters the scalable target when
-    the instance type changes (AWS requires it then), and returns the update_endpoint
-    arguments for the fleet as it is."""
+def _updatable_variant(request: DeployRequest, current: dict, sagemaker) -> dict:
+    """AWS's conditions for a blue/green update: the endpoint is InService and its config has
+    our variant (the new config must keep the variant name). Returns that variant."""
     status = current["EndpointStatus"]
     if status == "Failed":
         raise DeployError(f"endpoint {request.endpoint_name} is Failed "
@@ -455,20 +458,17 @@ def _prepare_update(request: DeployRequest, steps: dict, current: dict, sagemake
         raise DeployError(f"endpoint {request.endpoint_name} has no variant {VARIANT!r} "
                           f"(it has {sorted(variants)}): a blue/green update keeps the variant "
                           f"name; deploy to a new endpoint name instead")
-    if variants[VARIANT].get("InstanceType") != request.instance_type:
-        target = steps["deregister_scalable_target"]
-        registered = autoscaling.describe_scalable_targets(
-            ServiceNamespace=target["ServiceNamespace"], ResourceIds=[target["ResourceId"]],
-            ScalableDimension=target["ScalableDimension"])["ScalableTargets"]
-        if registered:  # deregistering also deletes its scaling policies
-            autoscaling.deregister_scalable_target(**target)
-    fleet = {v["VariantName"]: v for v in current.get("ProductionVariants", [])}
-    desired = fleet.get(VARIANT, {}).get("DesiredInstanceCount", 0)
-    names = {"endpoint_config": steps["create_endpoint_config"]["EndpointConfigName"],
-             "error_alarm": steps["put_metric_alarm"][0]["AlarmName"],
-             "latency_alarm": steps["put_metric_alarm"][1]["AlarmName"]}
-    return update_endpoint_request(request, names,
-                                   raise_instance_count=desired < request.initial_instance_count)
+    return variants[VARIANT]
+
+
+def _deregister_scalable_target(autoscaling, target: dict) -> None:
+    """Before an update that changes the instance type (AWS requires it then); deregistering
+    also deletes the target's scaling policies."""
+    registered = autoscaling.describe_scalable_targets(
+        ServiceNamespace=target["ServiceNamespace"], ResourceIds=[target["ResourceId"]],
+        ScalableDimension=target["ScalableDimension"])["ScalableTargets"]
+    if registered:
+        autoscaling.deregister_scalable_target(**target)
 
 
 def _wait_in_service(sagemaker, name: str) -> None:

@@ -204,9 +204,9 @@ def test_create_path_calls_match_the_api_models(s3, artifact):
     request = request_for(artifact)
     steps = planned(request)
     with StubbedAWS(s3) as aws:
-        expect_until_endpoint_call(aws, steps)
         aws.expect_error("sagemaker", "describe_endpoint", "ValidationException",
                          f"Could not find endpoint \"{ENDPOINT}\".", {"EndpointName": ENDPOINT})
+        expect_until_endpoint_call(aws, steps)
         aws.expect("sagemaker", "create_endpoint",
                    {"EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/e"},
                    steps["create_endpoint"])
@@ -217,8 +217,8 @@ def test_create_path_calls_match_the_api_models(s3, artifact):
         aws.assert_all_called()
     # THEN it was created, alarms before the endpoint, autoscaling after it is InService
     assert result["action"] == "created"
-    assert aws.calls == ["ListModels", "CreateModel", "CreateEndpointConfig", "PutMetricAlarm",
-                         "PutMetricAlarm", "DescribeEndpoint", "CreateEndpoint",
+    assert aws.calls == ["DescribeEndpoint", "ListModels", "CreateModel", "CreateEndpointConfig",
+                         "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint",
                          "DescribeEndpoint", "DescribeEndpoint", "RegisterScalableTarget",
                          "PutScalingPolicy"]
     assert s3.head_object(Bucket=BUCKET, Key=steps["upload"]["Key"])["ContentLength"] == (
@@ -241,7 +241,6 @@ def test_every_planned_call_fits_its_api_model(artifact):
 
 def expect_update(aws: StubbedAWS, steps: dict, *, old_type="ml.m5.large", desired=3,
                   final_config=None, update_params=None, deregister=False) -> None:
-    expect_until_endpoint_call(aws, steps)
     aws.expect("sagemaker", "describe_endpoint",
                endpoint_description("old-config", desired=desired), {"EndpointName": ENDPOINT})
     aws.expect("sagemaker", "describe_endpoint_config",
@@ -251,6 +250,7 @@ def expect_update(aws: StubbedAWS, steps: dict, *, old_type="ml.m5.large", desir
                                         "InstanceType": old_type,
                                         "InitialInstanceCount": 2}]},
                {"EndpointConfigName": "old-config"})
+    expect_until_endpoint_call(aws, steps)
     if deregister:
         target = steps["deregister_scalable_target"]
         aws.expect("application-autoscaling", "describe_scalable_targets",
@@ -344,15 +344,32 @@ def test_a_rolled_back_update_is_an_error_and_keeps_autoscaling(s3, artifact):
     ("Updating", "is Updating, not InService"), ("Failed", "is Failed .*delete it")])
 def test_an_endpoint_that_is_not_in_service_is_not_updated(s3, artifact, status, message):
     request = request_for(artifact)
-    steps = planned(request)
     with StubbedAWS(s3) as aws:
-        expect_until_endpoint_call(aws, steps)
         aws.expect("sagemaker", "describe_endpoint",
                    endpoint_description("old-config", status=status),
                    {"EndpointName": ENDPOINT})
         with pytest.raises(DeployError, match=message):
             deploy(request, clients=aws.clients, stamp=STAMP)
-    assert "UpdateEndpoint" not in aws.calls
+    # THEN nothing was uploaded or made
+    assert aws.calls == ["DescribeEndpoint"]
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+
+
+def test_an_endpoint_without_our_variant_is_not_updated(s3, artifact):
+    # AWS: a blue/green update's new config must keep the variant name
+    with StubbedAWS(s3) as aws:
+        aws.expect("sagemaker", "describe_endpoint", endpoint_description("old-config"),
+                   {"EndpointName": ENDPOINT})
+        aws.expect("sagemaker", "describe_endpoint_config",
+                   {"EndpointConfigName": "old-config", "CreationTime": NOW,
+                    "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:1:endpoint-config/old",
+                    "ProductionVariants": [{"VariantName": "Blue", "ModelName": "old-model",
+                                            "InstanceType": "ml.m5.large"}]},
+                   {"EndpointConfigName": "old-config"})
+        with pytest.raises(DeployError, match="has no variant 'AllTraffic'"):
+            deploy(request_for(artifact), clients=aws.clients, stamp=STAMP)
+        aws.assert_all_called()
+    assert aws.calls == ["DescribeEndpoint", "DescribeEndpointConfig"]
 
 
 @pytest.mark.parametrize("instances", range(1, 9))
