@@ -83,6 +83,14 @@ def test_container_errors_keep_the_handlers_status(endpoint_server, bright_and_d
     assert "Content-Type" not in headers
 
 
+def test_container_body_over_torchserves_limit_is_413_without_a_body(endpoint_server):
+    # GIVEN a body one byte over TorchServe's default max_request_size (6553500 bytes)
+    # WHEN it is posted to the container path  THEN 413 with an empty body, as TorchServe does
+    status, _, payload, reason = http_reason(endpoint_server, "POST", "/invocations",
+                                             bytes(6_553_501), {"Content-Type": "image/png"})
+    assert (status, payload, reason) == (413, b"", "Request Entity Too Large")
+
+
 def test_unknown_paths_are_404(endpoint_server):
     # GIVEN a running endpoint WHEN an unknown path is requested THEN 404, for GET and POST
     assert http(endpoint_server, "GET", "/nope")[0] == 404

@@ -1,5 +1,5 @@
-"""Fixtures for the model tests: tiny real image folders, a CIFAR-format archive built here,
-and a real (untrained, randomly initialized) model.tar.gz written by the packaging code."""
+"""Fixtures for the model tests: tiny real image folders and a CIFAR-format archive built here
+(the untrained model.tar.gz written by the packaging code is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -96,25 +96,3 @@ def build_cifar_archive(path: Path, per_label: int = 3) -> tuple[Path, str]:
 @pytest.fixture
 def cifar_archive(tmp_path) -> tuple[Path, str]:
     return build_cifar_archive(tmp_path / "cifar-100-python.tar.gz")
-
-
-@pytest.fixture(scope="session")
-def untrained_artifact(tmp_path_factory) -> Path:
-    """A real model.tar.gz (random weights, 2 members) from the packaging code, no training."""
-    import torch
-
-    from model.inference import CalibratedEnsemble, build_network
-    from model.package import write_artifact
-
-    torch.manual_seed(0)
-    members = [build_network(2, [8, 8, 16]).eval() for _ in range(2)]
-    model = CalibratedEnsemble(members, temperature=1.5)
-    metadata = {
-        "labels": ["bicycle", "motorcycle"], "input_size": 32,
-        "network": {"arch": "resnet8", "widths": [8, 8, 16], "members": 2},
-        "temperature": 1.5, "tta_flip": True, "threshold": 0.93, "seed": 0,
-        "training_seconds": 0.0, "metrics": {}, "created": "2026-01-01T00:00:00Z",
-        "model_version": "20260101-untrained",
-    }
-    out = tmp_path_factory.mktemp("artifact") / "model.tar.gz"
-    return write_artifact(out, model, metadata, {"labels": metadata["labels"]})
