@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--batch-size", type=int, default=None, help="images per step")
     pretrain.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
                           help="of the training forward pass (default auto)")
+    pretrain.add_argument("--threads", type=int, default=None,
+                          help="torch CPU threads (default 2; 1 is steadier beside other jobs)")
     pretrain.set_defaults(func=run_pretrain)
 
     train = subparsers.add_parser(
@@ -106,7 +108,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "limit": args.limit,
                                    "batch_size": args.batch_size,
-                                   "precision": args.precision}.items() if v is not None}
+                                   "precision": args.precision,
+                                   "threads": args.threads}.items() if v is not None}
     config = PretrainConfig(seed=args.seed, **overrides)
     command = "scones " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pretrain"] else None
     record = pretrain(args.data, args.out, config, command=command)
