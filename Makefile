@@ -7,12 +7,17 @@ SHARED_DATA ?= ../shared/data/cifar100-bicycle-motorcycle
 # checkov pins boto3 1.35 (aws-sam-cli pins 1.43): it lives in its own virtualenv
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# the real SageMaker PyTorch serving toolkit (TorchServe, Java 17) for the serving test tier and
+# the endpoint benchmark: its own virtualenv, torch from the local CPU wheel (never another)
+SERVING_VENV ?= .venv-serving
+SERVING_PACKAGES := torch==2.13.0 sagemaker-pytorch-inference==2.0.25 torchserve==0.12.0 \
+	torch-model-archiver==0.12.0 pyyaml pillow "setuptools<81"
 # asl-validator (npm), pinned by tools/asl-validator/package-lock.json, installed next to it
 ASL_VALIDATOR_DIR := tools/asl-validator
 ASL_VALIDATOR := $(ASL_VALIDATOR_DIR)/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint test test-fast validate build deploy demo bench clean
+.PHONY: help install serving-venv lint test test-fast validate build deploy demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +29,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed ## create .venv with every dependency (torch CPU, moto, sam, sagemaker)
+
+$(SERVING_VENV)/.installed:
+	python3 -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/pip install -q $(SERVING_PACKAGES)
+	touch $@
+
+serving-venv: $(SERVING_VENV)/.installed ## create .venv-serving: the real SageMaker PyTorch serving toolkit
 
 $(CHECKOV):
 	python3 -m venv $(CHECKOV_VENV)
@@ -45,7 +57,7 @@ validate: lint
 build: install ## sam build (Docker-free: makefile builds with pip --platform)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/sam build
 
-test: install ## lint, sam build, then the whole test suite (unit, model, local workflow)
+test: install serving-venv ## lint, sam build, then the whole test suite (unit, model, local workflow, real serving toolkit)
 	$(MAKE) lint build
 	$(BIN)/pytest
 
