@@ -436,6 +436,18 @@ def test_deploy_creates_model_capture_config_alarms_endpoint_and_autoscaling(unt
         f"BaselineS3Uri=s3://{BUCKET}/{key}"]
 
 
+def test_cli_deploy_prints_only_the_sam_line_on_stdout(artifact, capsys):
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        code = main(["deploy", "--model", str(artifact), "--role", ROLE, "--bucket", BUCKET,
+                     "--endpoint-name", ENDPOINT, "--region", REGION])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert shlex.split(out)[:5] == ["sam", "deploy", "--parameter-overrides",
+                                    f"EndpointName={ENDPOINT}", f"ModelVersion={VERSION}"]
+    assert out.count("\n") == 1 and f"created endpoint {ENDPOINT}" in err
+
+
 # ---- the dry run -----------------------------------------------------------------------------
 
 def dry_run(artifact, capsys, *extra) -> dict:
