@@ -513,6 +513,21 @@ def test_model_name_changes_with_what_the_model_is_made_of(artifact):
     assert all(name.startswith(f"{ENDPOINT}-{VERSION}-") for name in names)
 
 
+def test_stack_parameters_are_the_templates_and_fit_its_patterns(artifact, repo_root):
+    # The sam line names template parameters, each value allowed by the template itself.
+    from scones.local.template import load_template
+
+    template = load_template(repo_root / "template.yaml")["Parameters"]
+    steps = plan(request_for(artifact), REGION)
+    assert set(steps["stack_parameters"]) == {"EndpointName", "ModelVersion", "CaptureS3Uri",
+                                              "BaselineS3Uri"}
+    for key, value in steps["stack_parameters"].items():
+        assert key in template, key
+        assert regex.fullmatch(template[key]["AllowedPattern"], value), (key, value)
+    assert steps["stack_parameters"]["CaptureS3Uri"] == steps["create_endpoint_config"][
+        "DataCaptureConfig"]["DestinationS3Uri"]
+
+
 def test_sam_line_is_shell_quoted():
     line = sam_deploy_line({"EndpointName": "e", "ModelVersion": "run 1;rm -rf"})
     assert shlex.split(line)[-1] == "ModelVersion=run 1;rm -rf"
