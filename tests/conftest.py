@@ -48,37 +48,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def write_untrained_artifact(out: Path, *, temperature: float = 1.5, seed: int = 0) -> Path:
-    """A real model.tar.gz (random weights, 2 members) from the packaging code, no training.
-    A small temperature spreads its probabilities (different images, clearly different
-    answers) without training."""
-    import torch
-
-    from model.inference import CalibratedEnsemble, build_network
-    from model.package import write_artifact
-
-    torch.manual_seed(seed)
-    members = [build_network(2, [8, 8, 16]).eval() for _ in range(2)]
-    model = CalibratedEnsemble(members, temperature=temperature)
-    metadata = {
-        "labels": ["bicycle", "motorcycle"], "input_size": 32,
-        "network": {"arch": "resnet8", "widths": [8, 8, 16], "members": 2},
-        "temperature": temperature, "tta_flip": True, "threshold": 0.93, "seed": seed,
-        "training_seconds": 0.0, "metrics": {}, "created": "2026-01-01T00:00:00Z",
-        "model_version": "20260101-untrained",
-    }
-    return write_artifact(out, model, metadata, {"labels": metadata["labels"]})
-
-
 @pytest.fixture(scope="session")
 def untrained_artifact(tmp_path_factory) -> Path:
     """The project's own model.tar.gz (untrained, temperature 1.5) for serving tests."""
+    from model.package import write_untrained_artifact
+
     return write_untrained_artifact(tmp_path_factory.mktemp("artifact") / "model.tar.gz")
 
 
 @pytest.fixture(scope="session")
 def untrained_artifact_factory(tmp_path_factory):
     """``make(temperature=..., seed=...) -> model.tar.gz`` written by the packaging code."""
+    from model.package import write_untrained_artifact
 
     def make(**options) -> Path:
         return write_untrained_artifact(
