@@ -471,14 +471,32 @@ def _deregister_scalable_target(autoscaling, target: dict) -> None:
         autoscaling.deregister_scalable_target(**target)
 
 
+# botocore's endpoint_in_service waiter, which also stops at UpdateRollbackFailed (it would
+# poll that for its whole hour)
+IN_SERVICE_WAITER = {"version": 2, "waiters": {"EndpointInService": {
+    "delay": 30, "maxAttempts": 120, "operation": "DescribeEndpoint",
+    "acceptors": [
+        {"matcher": "path", "argument": "EndpointStatus", "state": "success",
+         "expected": "InService"},
+        *({"matcher": "path", "argument": "EndpointStatus", "state": "failure",
+           "expected": status} for status in ("Failed", "UpdateRollbackFailed")),
+        {"matcher": "error", "state": "failure", "expected": "ValidationException"},
+    ]}}}
+
+
 def _wait_in_service(sagemaker, name: str) -> None:
     from botocore.exceptions import WaiterError
+    from botocore.waiter import WaiterModel, create_waiter_with_client
 
+    waiter = create_waiter_with_client("EndpointInService", WaiterModel(IN_SERVICE_WAITER),
+                                       sagemaker)
     try:
-        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name)
+        waiter.wait(EndpointName=name)
     except WaiterError as exc:
-        reason = exc.last_response.get("FailureReason", exc.last_response.get("Error", ""))
-        raise DeployError(f"endpoint {name} did not reach InService: {reason or exc}") from exc
+        last = exc.last_response or {}
+        status = last.get("EndpointStatus", "not InService")
+        reason = last.get("FailureReason") or last.get("Error", {}).get("Message") or exc
+        raise DeployError(f"endpoint {name} is {status}: {reason}") from exc
 
 
 def _model_exists(sagemaker, name: str) -> bool:

@@ -225,6 +225,26 @@ def test_create_path_calls_match_the_api_models(s3, artifact):
         artifact.stat().st_size)
 
 
+def test_a_failed_creation_is_a_named_error(s3, artifact):
+    request = request_for(artifact)
+    steps = planned(request)
+    with StubbedAWS(s3) as aws:
+        aws.expect_error("sagemaker", "describe_endpoint", "ValidationException",
+                         f"Could not find endpoint \"{ENDPOINT}\".", {"EndpointName": ENDPOINT})
+        expect_until_endpoint_call(aws, steps)
+        aws.expect("sagemaker", "create_endpoint",
+                   {"EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/e"},
+                   steps["create_endpoint"])
+        aws.expect("sagemaker", "describe_endpoint", endpoint_description(
+            steps["create_endpoint_config"]["EndpointConfigName"], status="Failed",
+            FailureReason="The primary container did not pass the ping health check."),
+            {"EndpointName": ENDPOINT})
+        with pytest.raises(DeployError, match="is Failed: The primary container did not pass"):
+            deploy(request, clients=aws.clients, stamp=STAMP)
+        aws.assert_all_called()
+    assert "RegisterScalableTarget" not in aws.calls
+
+
 def test_every_planned_call_fits_its_api_model(artifact):
     # The dry run prints calls that deploy may make only on some paths (deregister, update):
     # each one is valid for its service, whatever the path.
