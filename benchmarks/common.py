@@ -26,12 +26,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def post_image(host: str, port: int, endpoint: str, body: bytes) -> tuple[float, str]:
-    """POST one PNG to ``/endpoints/<endpoint>/invocations``: (seconds, "ok" | what failed)."""
+def post_image(host: str, port: int, endpoint: str | None, body: bytes) -> tuple[float, str]:
+    """POST one PNG to ``/endpoints/<endpoint>/invocations`` (the SageMaker Runtime API), or
+    with ``endpoint=None`` to the model container's ``/invocations``: (seconds, "ok" | what
+    failed)."""
+    path = "/invocations" if endpoint is None else f"/endpoints/{endpoint}/invocations"
     start = time.perf_counter()
     try:
         conn = http.client.HTTPConnection(host, port, timeout=30)
-        conn.request("POST", f"/endpoints/{endpoint}/invocations", body,
+        conn.request("POST", path, body,
                      {"Content-Type": "image/png", "Accept": "application/json"})
         response = conn.getresponse()
         response.read()

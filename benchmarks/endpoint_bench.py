@@ -1,4 +1,5 @@
 """nice -n 10 .venv/bin/python benchmarks/endpoint_bench.py [--model runs/model/model.tar.gz]
+nice -n 10 .venv/bin/python benchmarks/endpoint_bench.py --toolkit [--untrained]
 
 The local SageMaker endpoint on loopback, data capture on (100%, to a temporary directory):
 single-request latency (p50/p99) and throughput at 1, 4 and 16 concurrent clients, through
@@ -8,6 +9,14 @@ process (plain http.client, one connection per request as the server speaks HTTP
 they do not share the server's interpreter lock. A boto3 row shows what an SDK client sees.
 
 Targets (issue 4): p50 <= 5 ms for one request; >= 300 images/s with concurrent clients.
+
+``--toolkit``: `scones serve` and the REAL SageMaker PyTorch serving toolkit (TorchServe, from
+``make serving-venv``) side by side in one run, over the same artifact and the same container
+path (POST /invocations, no capture), one server at a time: p50/p99 latency and throughput at
+1, 4 and 16 clients. The toolkit keeps the container's defaults (one worker per CPU). Targets:
+`scones serve` at least as fast at p50, and >= 1.5x the toolkit's throughput at 16 clients.
+``--untrained`` serves a randomly initialized artifact of the default network (the same compute
+as a trained one) when no trained model is at hand.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -32,27 +42,31 @@ SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
 ENDPOINT = "bench-endpoint"
 
 
-def _post(host: str, port: int, body: bytes) -> float:
-    seconds, outcome = post_image(host, port, ENDPOINT, body)
+def _post(host: str, port: int, body: bytes, endpoint: str | None = ENDPOINT) -> float:
+    seconds, outcome = post_image(host, port, endpoint, body)
     if outcome != "ok":
         raise RuntimeError(outcome)
     return seconds
 
 
-def client_process(url: str, bodies: list[bytes], concurrency: int, requests: int, queue):
-    """Send `requests` requests with `concurrency` threads; put (wall, latencies) on queue."""
+def client_process(url: str, bodies: list[bytes], concurrency: int, requests: int, queue,
+                   endpoint: str | None = ENDPOINT):
+    """Send `requests` requests with `concurrency` threads; put (wall, latencies) on queue.
+    ``endpoint=None``: the container path POST /invocations."""
     parsed = urlparse(url)
     jobs = [bodies[i % len(bodies)] for i in range(requests)]
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        latencies = list(pool.map(lambda b: _post(parsed.hostname, parsed.port, b), jobs))
+        latencies = list(pool.map(
+            lambda b: _post(parsed.hostname, parsed.port, b, endpoint), jobs))
     queue.put((time.perf_counter() - start, latencies))
 
 
-def run_clients(url: str, bodies: list[bytes], concurrency: int, requests: int):
+def run_clients(url: str, bodies: list[bytes], concurrency: int, requests: int,
+                endpoint: str | None = ENDPOINT):
     queue = mp.get_context("spawn").Queue()
-    proc = mp.get_context("spawn").Process(target=client_process,
-                                           args=(url, bodies, concurrency, requests, queue))
+    proc = mp.get_context("spawn").Process(
+        target=client_process, args=(url, bodies, concurrency, requests, queue, endpoint))
     proc.start()
     wall, latencies = queue.get()
     proc.join()
@@ -73,19 +87,106 @@ def boto3_latencies(url: str, bodies: list[bytes], requests: int) -> list[float]
     return out
 
 
+CLIENTS = (1, 4, 16)
+
+
+def container_rows(url: str, bodies: list[bytes], requests: int) -> dict[int, dict]:
+    """clients -> p50/p99 ms and images/s on the container path, after a warm-up."""
+    run_clients(url, bodies, 4, 200, None)  # warm-up (workers, torch, allocator)
+    rows = {}
+    for clients in CLIENTS:
+        wall, lat = run_clients(url, bodies, clients, requests, None)
+        rows[clients] = {"p50_ms": round(statistics.median(lat) * 1000, 2),
+                         "p99_ms": round(percentile(lat, 0.99) * 1000, 2),
+                         "images_per_second": round(len(lat) / wall, 1)}
+    return rows
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def side_by_side(model: str, bodies: list[bytes], requests: int, workers: int | None) -> dict:
+    """The real toolkit, then `scones serve`, over the same artifact and container path."""
+    from scones.local.endpoint import start_endpoint
+    from scones.local.toolkit import ToolkitServer
+
+    with ToolkitServer(model, workers=workers) as toolkit:
+        print(f"toolkit ready in {toolkit.startup_seconds:.1f} s", file=sys.stderr)
+        real = container_rows(toolkit.url, bodies, requests)
+    server = start_endpoint(model)
+    try:
+        local = container_rows(server.url, bodies, requests)
+    finally:
+        server.stop()
+    return {"local": local, "toolkit": real}
+
+
+def print_side_by_side(result: dict, model: str, requests: int, workers: int | None) -> bool:
+    """The table; True when both targets are met."""
+    local, real = result["local"], result["toolkit"]
+    print(f"model {model}; {requests} requests per level; POST /invocations; CPU {cpu_model()} "
+          f"x {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}; toolkit workers "
+          f"{workers or 'default (one per CPU)'}")
+    header = (f"{'clients':>7} | {'local p50':>9} {'p99':>7} {'img/s':>7} | "
+              f"{'toolkit p50':>11} {'p99':>7} {'img/s':>7} | {'img/s ratio':>11}")
+    print(header)
+    print("-" * len(header))
+    for clients in CLIENTS:
+        a, b = local[clients], real[clients]
+        ratio = a["images_per_second"] / b["images_per_second"]
+        print(f"{clients:>7} | {a['p50_ms']:>9.2f} {a['p99_ms']:>7.2f} "
+              f"{a['images_per_second']:>7.1f} | {b['p50_ms']:>11.2f} {b['p99_ms']:>7.2f} "
+              f"{b['images_per_second']:>7.1f} | {ratio:>11.2f}")
+    p50_met = all(local[c]["p50_ms"] <= real[c]["p50_ms"] for c in CLIENTS)
+    ratio_16 = local[16]["images_per_second"] / real[16]["images_per_second"]
+    print(f"targets: local p50 <= toolkit p50 at every level: {'met' if p50_met else 'NOT met'}; "
+          f"local >= 1.5x toolkit throughput at 16 clients: {ratio_16:.2f}x, "
+          f"{'met' if ratio_16 >= 1.5 else 'NOT met'}")
+    return p50_met and ratio_16 >= 1.5
+
+
+def default_untrained_model() -> str:
+    """A random-weight artifact of the default network (TrainConfig), in a temp directory."""
+    from model.package import write_untrained_artifact
+    from model.train import TrainConfig
+
+    config = TrainConfig()
+    path = Path(tempfile.mkdtemp(prefix="bench-model-")) / "model.tar.gz"
+    return str(write_untrained_artifact(path, arch=config.arch, widths=tuple(config.widths),
+                                        members=config.members))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO / "runs/model/model.tar.gz"))
     parser.add_argument("--images", default=str(SHARED))
     parser.add_argument("--requests", type=int, default=1500, help="per concurrency level")
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--toolkit", action="store_true",
+                        help="scones serve vs the real SageMaker serving toolkit, side by side")
+    parser.add_argument("--toolkit-workers", type=int, default=None,
+                        help="TorchServe workers (default: the container's, one per CPU)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="serve a random-weight artifact of the default network")
     args = parser.parse_args()
+    if args.untrained:
+        args.model = default_untrained_model()
     if missing_model(args.model):
         return 2
+    bodies = [p.read_bytes() for p in sorted(Path(args.images).glob("*.png"))[:200]]
+    if args.toolkit:
+        result = side_by_side(args.model, bodies, args.requests, args.toolkit_workers)
+        print_side_by_side(result, args.model, args.requests, args.toolkit_workers)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        return 0
 
     from scones.local.endpoint import start_endpoint
 
-    bodies = [p.read_bytes() for p in sorted(Path(args.images).glob("*.png"))[:200]]
     capture_dir = tempfile.mkdtemp(prefix="bench-capture-")
     server = start_endpoint(args.model, endpoint_name=ENDPOINT, capture=capture_dir)
     rows, cpu_ms = [], {}

@@ -59,9 +59,12 @@ def serving_python(venv: str | os.PathLike = DEFAULT_VENV) -> Path:
     return python
 
 
-def toolkit_environment(base: Path, ports: dict[str, int], workers: int, venv: Path) -> dict:
+def toolkit_environment(base: Path, ports: dict[str, int], workers: int | None,
+                        venv: Path) -> dict:
     """The container's environment: SageMaker's variables, TorchServe's TS_* overrides that
-    keep every listener on loopback, and this server's own temp directory."""
+    keep every listener on loopback, and this server's own temp directory. ``workers=None``
+    leaves the worker count to TorchServe (one per CPU), as a container without
+    SAGEMAKER_MODEL_SERVER_WORKERS does."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env.update({
@@ -70,7 +73,6 @@ def toolkit_environment(base: Path, ports: dict[str, int], workers: int, venv: P
         "SAGEMAKER_PROGRAM": "inference.py",
         "SAGEMAKER_SUBMIT_DIRECTORY": str(base / "model" / "code"),
         "SAGEMAKER_BIND_TO_PORT": str(ports["inference"]),
-        "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
         "TS_INFERENCE_ADDRESS": f"http://127.0.0.1:{ports['inference']}",
         "TS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{ports['management']}",
         "TS_METRICS_ADDRESS": f"http://127.0.0.1:{ports['metrics']}",
@@ -80,6 +82,9 @@ def toolkit_environment(base: Path, ports: dict[str, int], workers: int, venv: P
         "TMPDIR": str(base / "tmp"),
         "SCONES_TS_CONFIG_FILE": str(base / "sagemaker-ts.properties"),
     })
+    env.pop("SAGEMAKER_MODEL_SERVER_WORKERS", None)
+    if workers is not None:
+        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(workers)
     return env
 
 
@@ -97,7 +102,7 @@ class ToolkitServer:
     """``with ToolkitServer(artifact) as server: server.url`` -> the container's HTTP API."""
 
     def __init__(self, artifact: str | os.PathLike, *, venv: str | os.PathLike = DEFAULT_VENV,
-                 workers: int = 1, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT):
+                 workers: int | None = 1, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT):
         self.artifact, self.venv = Path(artifact), Path(venv)
         self.workers, self.startup_timeout = workers, startup_timeout
         self.ports = {name: 0 for name in ("inference", "management", "metrics",
