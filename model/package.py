@@ -49,6 +49,8 @@ from model.train import (
 
 INFERENCE_SOURCE = Path(inference.__file__)
 WEIGHTS_MEMBER = inference.WEIGHTS_FILE
+LEGACY_WEIGHTS_MEMBER = "weights.pt"  # before weights.npz: a torch pickle of the state_dicts
+LEGACY_MEMBERS = (LEGACY_WEIGHTS_MEMBER, "code/requirements.txt")
 REQUIRED_MEMBERS = ("metadata.json", WEIGHTS_MEMBER, "code/inference.py")
 
 
@@ -95,11 +97,11 @@ def split_record(result: TrainResult, data_root: Path) -> dict:
     }
 
 
-def weights_npz(members: list[torch.nn.Module]) -> bytes:
+def weights_npz(states: list[dict[str, torch.Tensor]]) -> bytes:
     """Every member's state_dict as one .npz, keyed "<member>.<key>" (what model_fn reads)."""
     arrays = {}
-    for index, member in enumerate(members):
-        for key, tensor in member.state_dict().items():
+    for index, state in enumerate(states):
+        for key, tensor in state.items():
             tensor = tensor.detach().cpu()
             if tensor.is_floating_point():
                 tensor = tensor.float()  # numpy has no bfloat16; the served network is float32
@@ -111,12 +113,42 @@ def weights_npz(members: list[torch.nn.Module]) -> bytes:
 
 def write_artifact(path: Path, model: torch.nn.Module, metadata: dict, baseline: dict) -> Path:
     """Write model.tar.gz (fixed member order)."""
-    members = {
-        WEIGHTS_MEMBER: weights_npz(list(model.members)),
+    return _write_members(path, {
+        WEIGHTS_MEMBER: weights_npz([member.state_dict() for member in model.members]),
         "metadata.json": json.dumps(metadata, indent=2).encode(),
         "baseline.json": json.dumps(baseline).encode(),
         "code/inference.py": INFERENCE_SOURCE.read_bytes(),
-    }
+    })
+
+
+def upgrade_artifact(path: str | os.PathLike) -> bool:
+    """Rewrite a model.tar.gz packaged before weights.npz (weights.pt, code/requirements.txt)
+    in today's layout, with today's code/inference.py; False when it needs nothing.
+
+    ``python -m model.package upgrade runs/model/model.tar.gz``"""
+    path = Path(path)
+    try:
+        with tarfile.open(path) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    except (tarfile.TarError, OSError) as exc:
+        raise ArtifactError(f"{path} is not a readable tar.gz: {exc}") from exc
+    if WEIGHTS_MEMBER in members:
+        return False
+    if LEGACY_WEIGHTS_MEMBER not in members:
+        raise ArtifactError(f"{path} has neither {WEIGHTS_MEMBER} nor {LEGACY_WEIGHTS_MEMBER}")
+    states = torch.load(io.BytesIO(members[LEGACY_WEIGHTS_MEMBER]), map_location="cpu",
+                        weights_only=True)  # tensors only, never arbitrary objects
+    upgraded = {WEIGHTS_MEMBER: weights_npz(states)}
+    upgraded.update({name: data for name, data in members.items()
+                     if name not in LEGACY_MEMBERS and name != "code/inference.py"})
+    upgraded["code/inference.py"] = INFERENCE_SOURCE.read_bytes()
+    partial = path.with_name(path.name + ".partial")
+    _write_members(partial, upgraded)
+    partial.replace(path)
+    return True
+
+
+def _write_members(path: Path, members: dict[str, bytes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         for name, payload in members.items():
@@ -259,6 +291,11 @@ class LoadedArtifact:
                 tar.extractall(self.model_dir, filter="data")
         except tarfile.TarError as exc:
             raise ArtifactError(f"{self.path} is not a readable tar.gz: {exc}") from exc
+        if (self.model_dir / LEGACY_WEIGHTS_MEMBER).exists() \
+                and not (self.model_dir / WEIGHTS_MEMBER).exists():
+            raise ArtifactError(
+                f"{self.path} predates {WEIGHTS_MEMBER} (it holds {LEGACY_WEIGHTS_MEMBER}): "
+                f"python -m model.package upgrade {self.path}")
         for required in REQUIRED_MEMBERS:
             if not (self.model_dir / required).exists():
                 raise ArtifactError(f"{self.path} has no {required}")
@@ -286,3 +323,23 @@ class LoadedArtifact:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model.package upgrade ARTIFACT...``: bring old artifacts to today's layout."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "upgrade":
+        print("usage: python -m model.package upgrade ARTIFACT...", file=sys.stderr)
+        return 2
+    for artifact in args[1:]:
+        try:
+            changed = upgrade_artifact(artifact)
+        except ArtifactError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{artifact}: {'upgraded to ' + WEIGHTS_MEMBER if changed else 'already current'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

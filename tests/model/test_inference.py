@@ -211,3 +211,46 @@ def test_folded_batchnorm_matches_the_training_network(untrained_artifact, serve
     # THEN the served (folded) model gives the same probabilities
     with torch.inference_mode():
         assert torch.allclose(reference(x), served.module.predict_fn(x, served.model), atol=1e-5)
+
+
+def legacy_copy(artifact, out):
+    """The same model packaged as before weights.npz: weights.pt (torch.save of the member
+    state_dicts) and a code/requirements.txt."""
+    from model.inference import read_weights
+
+    with tarfile.open(artifact) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        tar.extract("weights.npz", out.parent, filter="data")
+    weights = io.BytesIO()
+    torch.save(read_weights(out.parent / "weights.npz"), weights)
+    members.pop("weights.npz")
+    members.update({"weights.pt": weights.getvalue(), "code/requirements.txt": b"numpy\n"})
+    with tarfile.open(out, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def test_an_artifact_from_before_weights_npz_is_named_then_upgraded(untrained_artifact, served,
+                                                                    tmp_path, capsys):
+    from model.package import ArtifactError, main
+
+    # GIVEN the same model packaged the old way (weights.pt + code/requirements.txt)
+    legacy = legacy_copy(untrained_artifact, tmp_path / "old" / "model.tar.gz")
+    # WHEN it is loaded  THEN a named error says how to upgrade it
+    with pytest.raises(ArtifactError, match="python -m model.package upgrade"):
+        LoadedArtifact(legacy)
+    # WHEN it is upgraded (twice: the second time there is nothing to do)
+    assert main(["upgrade", str(legacy)]) == 0
+    assert main(["upgrade", str(legacy)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("already current")
+    # THEN today's layout, and the same probabilities as the original artifact
+    with tarfile.open(legacy) as tar:
+        names = set(tar.getnames())
+    assert "weights.npz" in names and not names & {"weights.pt", "code/requirements.txt"}
+    x = torch.rand(3, 3, 32, 32)
+    with LoadedArtifact(legacy) as upgraded:
+        assert torch.allclose(upgraded.module.predict_fn(x, upgraded.model),
+                              served.module.predict_fn(x, served.model), atol=1e-6)
