@@ -87,12 +87,17 @@ def wait(sfn, arn: str, timeout: float = 60.0) -> dict:
     raise AssertionError(f"{arn} did not end within {timeout} s")
 
 
-def stop_children_when_running(sfn, child_arn: str, stop: threading.Event) -> None:
-    """Stop (without error or cause) every execution of ``child_arn`` once it runs."""
+def stop_children_when_running(sfn, child_arn: str, stop: threading.Event,
+                               errors: list[str]) -> None:
+    """Stop (without error or cause) every execution of ``child_arn`` once it runs; keep
+    trying through errors (an execution moto has not finished starting), recording them."""
     while not stop.is_set():
-        for execution in sfn.list_executions(stateMachineArn=child_arn,
-                                             statusFilter="RUNNING")["executions"]:
-            sfn.stop_execution(executionArn=execution["executionArn"])
+        try:
+            for execution in sfn.list_executions(stateMachineArn=child_arn,
+                                                 statusFilter="RUNNING")["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"])
+        except Exception as exc:  # noqa: BLE001 - retried; shown if the child is not stopped
+            errors.append(f"{type(exc).__name__}: {exc}")
         time.sleep(0.05)
 
 
@@ -107,9 +112,9 @@ def run_item(sfn, item_processor: dict, child: str) -> tuple[dict, dict]:
     parent_arn = sfn.create_state_machine(name=f"item-{child}-{uuid.uuid4().hex[:6]}",
                                           definition=json.dumps(definition),
                                           roleArn=role)["stateMachineArn"]
-    stop = threading.Event()
-    stopper = threading.Thread(target=stop_children_when_running, args=(sfn, child_arn, stop),
-                               daemon=True)
+    stop, stop_errors = threading.Event(), []
+    stopper = threading.Thread(target=stop_children_when_running,
+                               args=(sfn, child_arn, stop, stop_errors), daemon=True)
     if child == "aborted":
         stopper.start()
     try:
@@ -120,6 +125,7 @@ def run_item(sfn, item_processor: dict, child: str) -> tuple[dict, dict]:
     finally:
         stop.set()
     (child_execution,) = sfn.list_executions(stateMachineArn=child_arn)["executions"]
+    assert child != "aborted" or child_execution["status"] == "ABORTED", stop_errors
     return parent, child_execution
 
 
