@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from benchmarks.common import FLOAT32_250, SESSION_2, SESSION_3  # noqa: E402
+from model.train import FROM_SCRATCH, PRETRAINED  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
@@ -60,6 +62,13 @@ RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are forme
     "float32-250": FLOAT32_250,  # the first session-4 default
     "bf16": {**FLOAT32_250, "precision": "bfloat16"},
     "bf16-epochs-350": {"precision": "bfloat16", "epochs": 350},  # = the default here
+    # fine-tuning from the backbone pretrained on CIFAR-10 (`scones pretrain`, model/backbones)
+    "from-scratch": FROM_SCRATCH,  # the from-scratch recipe (`scones train --from-scratch`)
+    "pretrained-finetune": PRETRAINED,  # every layer fine-tuned
+    "pretrained-linear": {**PRETRAINED, "freeze_backbone": True, "lr": 0.1},  # head only
+    "pretrained-finetune-bblr-0.1": {**PRETRAINED, "backbone_lr": 0.1},  # backbone at lr/10
+    "pretrained-finetune-e60": {**PRETRAINED, "epochs": 60},
+    "pretrained-finetune-lr-0.01": {**PRETRAINED, "lr": 0.01},
 }
 
 
@@ -75,8 +84,11 @@ def cache_file(cache: str | Path, recipe: str, seed: int, fold: int = 0) -> Path
     return Path(cache) / (f"{recipe}_s{seed}.npz" if fold == 0 else f"{recipe}_f{fold}_s{seed}.npz")
 
 
+BACKBONE_OVERRIDE = ""  # --backbone: another backbone file for every pretrained recipe
+
+
 def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold: int = 0,
-              folds: int = 5) -> str:
+              folds: int = 5, backbone: str = "") -> str:
     """Train one member; write its validation logits to the cache; return the file. With
     ``fold`` > 0 the held-out images are that fold of a ``folds``-fold cross-validation whose
     fold 0 is the default validation split (20% for 5 folds)."""
@@ -86,11 +98,15 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     from model.inference import CalibratedEnsemble, to_tensor
     from model.train import TrainConfig, normalize, train_member
 
+    global BACKBONE_OVERRIDE
+    BACKBONE_OVERRIDE = backbone
     torch.set_num_threads(threads)
     path = cache_file(cache, recipe, seed, fold)
     if path.exists():
         return str(path)
     config = TrainConfig(seed=seed, members=1, **RECIPES[recipe])
+    if config.backbone and BACKBONE_OVERRIDE:
+        config = replace(config, backbone=BACKBONE_OVERRIDE)
     loaded = load_images(find_samples(data))
     validation, _, train_idx = stratified_split(
         loaded.targets, [config.validation_fraction, config.calibration_fraction],
@@ -113,18 +129,49 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     return str(path)
 
 
+def inference_ms(recipe: str, members: int, repeats: int = 300) -> float:
+    """Median in-process latency of one image through an ensemble of ``members`` nets of the
+    recipe's architecture, served as model_fn serves it (BatchNorm folded, flip TTA, 2 threads);
+    random weights: the latency does not depend on them."""
+    import torch
+
+    from model.inference import CalibratedEnsemble, build_network, fold_batchnorm
+    from model.train import TrainConfig
+
+    config = TrainConfig(**RECIPES[recipe])
+    torch.set_num_threads(2)
+    nets = [fold_batchnorm(build_network(2, config.widths, config.arch).eval())
+            for _ in range(members)]
+    model = CalibratedEnsemble(nets, 1.0, config.tta_flip).eval()
+    model = model.to(memory_format=torch.channels_last)
+    image = torch.rand(1, 3, 32, 32)
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 20):
+            start = time.perf_counter()
+            model(image)
+            if i >= 20:
+                times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
 def score(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
     import torch
 
-    from model.metrics import risk_coverage_curve
+    from model.metrics import expected_calibration_error, risk_coverage_curve
     from model.train import cross_fitted_probabilities
 
     probs = cross_fitted_probabilities(torch.from_numpy(logits), torch.from_numpy(targets))
+    raw = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
     confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == targets
     covered = confidence >= threshold
     curve = risk_coverage_curve(confidence, correct)
     return {"accuracy": float(correct.mean()), "coverage": float(covered.mean()),
             "covered_accuracy": float(correct[covered].mean()) if covered.any() else float("nan"),
+            "ece": float(expected_calibration_error(confidence, correct)),
+            # the same logits without a temperature (T = 1): what calibration buys
+            "ece_t1": float(expected_calibration_error(raw.max(axis=1), correct)),
+            "coverage_t1": float((raw.max(axis=1) >= threshold).mean()),
             "cov_at_98": max((p["coverage"] for p in curve if p["accuracy"] >= 0.98),
                              default=0.0)}
 
@@ -191,15 +238,16 @@ def hard_images_sheet(files: list[Path], data: Path, out: Path, count: int = 24)
 
 
 def table(rows: list[dict], members: int) -> str:
-    keys = ["accuracy", "coverage", "covered_accuracy", "cov_at_98"]
-    head = ("| recipe | n | s/member | " + " | ".join(f"1: {k}" for k in keys) + " | ens | "
-            + " | ".join(f"{members}: {k}" for k in keys) + " |")
-    lines = [head, "|" + "---|" * (len(keys) * 2 + 4)]
+    keys = ["accuracy", "coverage", "covered_accuracy", "cov_at_98", "ece", "ece_t1"]
+    head = ("| recipe | n | s/member | infer ms | " + " | ".join(f"1: {k}" for k in keys)
+            + " | ens | " + " | ".join(f"{members}: {k}" for k in keys) + " |")
+    lines = [head, "|" + "---|" * (len(keys) * 2 + 5)]
     for r in rows:
         single = " | ".join(f"{r['single'][k]:.3f}" for k in keys)
         ens = " | ".join(f"{r['ensemble'][k]:.3f}" if r["ensemble"] else "-" for k in keys)
         lines.append(f"| {r['recipe']} | {r['members_trained']} | {r['seconds_per_member']:.0f}"
-                     f" | {single} | {r['ensembles']} | {ens} |")
+                     f" | {r.get('infer_ms', float('nan')):.2f} | {single} | {r['ensembles']}"
+                     f" | {ens} |")
     return "\n".join(lines)
 
 
@@ -219,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hard-images", type=Path, default=None, metavar="PNG",
                         help="also draw the validation images most members of the sweep get "
                         "wrong (label, share of members wrong)")
+    parser.add_argument("--backbone", default="",
+                        help="backbone .npz for the pretrained recipes (default: the committed "
+                        "one; use another --cache)")
+    parser.add_argument("--infer", action="store_true",
+                        help="also time single-image inference of a --members ensemble")
     args = parser.parse_args(argv)
     recipes, seeds = args.recipes.split(","), parse_seeds(args.seeds)
     unknown = [r for r in recipes if r not in RECIPES]
@@ -230,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     files: dict[tuple[str, int], list[Path]] = {(r, k): [] for r in recipes for k in folds}
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {pool.submit(train_one, r, s, str(args.data), str(args.cache), threads, k,
-                               max(1, args.folds)): (r, s, k) for r, s, k in jobs}
+                               max(1, args.folds), args.backbone): (r, s, k)
+                   for r, s, k in jobs}
         for done, future in enumerate(futures, 1):
             recipe, seed, fold = futures[future]
             files[recipe, fold].append(Path(future.result()))
@@ -243,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += per_fold
         if len(per_fold) > 1:
             rows.append(mean_over_folds(r, per_fold))
+        if args.infer:
+            rows[-1]["infer_ms"] = inference_ms(r, args.members)
     print(table(rows, args.members))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None,
                        help="of the training forward pass (default auto: bfloat16 where the CPU "
                        "has it natively, else float32)")
+    train.add_argument("--from-scratch", action="store_true",
+                       help="train from random weights with the from-scratch recipe instead of "
+                       "fine-tuning the committed pretrained backbone")
+    train.add_argument("--backbone", default=None,
+                       help="backbone .npz to fine-tune from (default: the committed one, see "
+                       "`scones pretrain`)")
     train.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     train.set_defaults(func=run_train)
 
@@ -122,14 +128,18 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from model.package import train_and_package
-    from model.train import TrainConfig
+    from model.train import FROM_SCRATCH, TrainConfig
 
+    if args.from_scratch and args.backbone:
+        raise SystemExit("scones train: --from-scratch and --backbone exclude each other")
     overrides = {k: v for k, v in {"epochs": args.epochs, "members": args.members,
                                    "validation_fraction": args.validation_fraction,
                                    "calibration_fraction": args.calibration_fraction,
-                                   "precision": args.precision}.items()
+                                   "precision": args.precision,
+                                   "backbone": args.backbone}.items()
                  if v is not None}
-    config = TrainConfig(seed=args.seed, **overrides)
+    recipe = dict(FROM_SCRATCH) if args.from_scratch else {}
+    config = TrainConfig(seed=args.seed, **{**recipe, **overrides})
     summary = train_and_package(args.data, args.out, config, threshold=args.threshold)
     m = summary["metrics"]
     covered = "n/a" if m["covered_accuracy"] is None else f"{m['covered_accuracy']:.3f}"

@@ -109,6 +109,14 @@ def load_pretrained(net: torch.nn.Module, name: str | os.PathLike) -> None:
                          f"unexpected {unexpected}")
 
 
+# the committed backbone (`scones pretrain`, provenance next to it: docs/model.md)
+BACKBONE = "model/backbones/cifar10-resnet8-32-64-128.npz"
+# TrainConfig overrides that fine-tune every layer from that backbone
+PRETRAINED = {"backbone": BACKBONE, "widths": [32, 64, 128], "epochs": 30, "lr": 0.03,
+              "weight_decay": 5e-4, "warmup": 0.1}
+# TrainConfig overrides that give the from-scratch recipe (`scones train --from-scratch`)
+FROM_SCRATCH: dict = {}
+
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -459,10 +467,14 @@ def sagemaker_main(argv: list[str] | None = None) -> int:
             parser.add_argument(f"--{name.replace('_', '-')}", type=_bool, default=value)
         else:
             parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    parser.add_argument("--from-scratch", type=_bool, default=False,
+                        help="the from-scratch recipe (FROM_SCRATCH) under the arguments given")
     args = parser.parse_args(argv)
     if not args.train:
         parser.error("--train (or SM_CHANNEL_TRAIN) is required")
-    config = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
+    defaults = asdict(TrainConfig())
+    given = {k: getattr(args, k) for k in defaults if getattr(args, k) != defaults[k]}
+    config = TrainConfig(**{**(FROM_SCRATCH if args.from_scratch else {}), **given})
     summary = train_and_package(args.train, args.model_dir, config,
                                 evaluation_data=args.validation, sagemaker_layout=True)
     print(json.dumps(summary["metrics"], indent=2))
