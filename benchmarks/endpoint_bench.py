@@ -149,13 +149,13 @@ def print_side_by_side(result: dict, model: str, requests: int, workers: int | N
     return p50_met and ratio_16 >= 1.5
 
 
-def default_untrained_model() -> str:
-    """A random-weight artifact of the default network (TrainConfig), in a temp directory."""
+def default_untrained_model(directory: str) -> str:
+    """A random-weight artifact of the default network (TrainConfig) in ``directory``."""
     from model.package import write_untrained_artifact
     from model.train import TrainConfig
 
     config = TrainConfig()
-    path = Path(tempfile.mkdtemp(prefix="bench-model-")) / "model.tar.gz"
+    path = Path(directory) / "model.tar.gz"
     return str(write_untrained_artifact(path, arch=config.arch, widths=tuple(config.widths),
                                         members=config.members))
 
@@ -173,8 +173,13 @@ def main() -> int:
     parser.add_argument("--untrained", action="store_true",
                         help="serve a random-weight artifact of the default network")
     args = parser.parse_args()
-    if args.untrained:
-        args.model = default_untrained_model()
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
+        if args.untrained:
+            args.model = default_untrained_model(scratch)
+        return run(args)
+
+
+def run(args) -> int:
     if missing_model(args.model):
         return 2
     bodies = [p.read_bytes() for p in sorted(Path(args.images).glob("*.png"))[:200]]
