@@ -62,14 +62,18 @@ RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are forme
     "float32-250": FLOAT32_250,  # the first session-4 default
     "bf16": {**FLOAT32_250, "precision": "bfloat16"},
     "bf16-epochs-350": {"precision": "bfloat16", "epochs": 350},  # = the default here
+}
+# every recipe above is a from-scratch one: spell that out (the default fine-tunes since 2026-12)
+RECIPES = {name: {**FROM_SCRATCH, **overrides} for name, overrides in RECIPES.items()}
+RECIPES["default"] = {}  # TrainConfig defaults = what `scones train` uses
+RECIPES.update({
     # fine-tuning from the backbone pretrained on CIFAR-10 (`scones pretrain`, model/backbones)
-    "from-scratch": FROM_SCRATCH,  # the from-scratch recipe (`scones train --from-scratch`)
-    "pretrained-finetune": PRETRAINED,  # every layer fine-tuned
+    "from-scratch": FROM_SCRATCH,  # `scones train --from-scratch` (the default until 2026-12)
+    "pretrained-finetune": PRETRAINED,  # every layer fine-tuned, 60 epochs
     "pretrained-linear": {**PRETRAINED, "freeze_backbone": True, "lr": 0.1},  # head only
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "backbone_lr": 0.1},  # backbone at lr/10
-    "pretrained-finetune-e60": {**PRETRAINED, "epochs": 60},
-    "pretrained-finetune-lr-0.01": {**PRETRAINED, "lr": 0.01},
-}
+    "pretrained-finetune-e30": {**PRETRAINED, "epochs": 30},
+})
 
 
 def parse_seeds(text: str) -> list[int]:

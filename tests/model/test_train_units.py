@@ -86,7 +86,7 @@ def test_members_trained_side_by_side_equal_members_trained_in_turn():
     gen = torch.Generator().manual_seed(3)
     images = torch.randn(40, 3, 32, 32, generator=gen)
     targets = torch.tensor([0, 1] * 20)
-    small = {"members": 2, "epochs": 1, "widths": [8, 8, 16], "batch_size": 16}
+    small = {"members": 2, "epochs": 1, "widths": [8, 8, 16], "batch_size": 16, "backbone": ""}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what train() sets for threads=1
     try:
@@ -143,7 +143,7 @@ def test_bfloat16_training_keeps_float32_weights_and_is_seeded():
     # GIVEN a tiny member trained twice with bfloat16 autocast and once in float32
     gen = torch.Generator().manual_seed(4)
     images, targets = torch.randn(32, 3, 32, 32, generator=gen), torch.tensor([0, 1] * 16)
-    small = {"epochs": 2, "widths": [8, 8, 16], "batch_size": 16}
+    small = {"epochs": 2, "widths": [8, 8, 16], "batch_size": 16, "backbone": ""}
     runs = [train_member(images, targets, 2, TrainConfig(precision=p, **small), seed=7)
             for p in ("bfloat16", "bfloat16", "float32")]
     # THEN the served weights stay float32, the same seed gives the same weights,
