@@ -180,6 +180,34 @@ def score(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
                              default=0.0)}
 
 
+CURVE_THRESHOLDS = (0.5, 0.8, 0.9, 0.93, 0.95, 0.97, 0.99)
+
+
+def risk_coverage_rows(files_by_fold: list[list[Path]], members: int) -> list[dict]:
+    """Coverage and accuracy among covered at a few thresholds, pooled over every held-out image
+    of every fold, for the ensembles of ``members`` consecutive seeds (cross-fitted
+    temperatures, as in the table)."""
+    import torch
+
+    from model.train import cross_fitted_probabilities
+
+    confidence, correct = [], []
+    for files in files_by_fold:
+        runs = [np.load(f) for f in files]
+        targets = runs[0]["targets"]
+        for i in range(0, len(runs) - members + 1, members):
+            logits = np.mean([r["logits"] for r in runs[i : i + members]], axis=0)
+            probs = cross_fitted_probabilities(torch.from_numpy(logits),
+                                               torch.from_numpy(targets))
+            confidence.append(probs.max(axis=1))
+            correct.append(probs.argmax(axis=1) == targets)
+    confidence, correct = np.concatenate(confidence), np.concatenate(correct)
+    return [{"threshold": t, "coverage": float((confidence >= t).mean()),
+             "covered_accuracy": float(correct[confidence >= t].mean())
+             if (confidence >= t).any() else float("nan"), "n": int(len(correct))}
+            for t in CURVE_THRESHOLDS]
+
+
 def summarize(recipe: str, files: list[Path], members: int, threshold: float) -> dict:
     runs = [np.load(f) for f in files]
     targets = runs[0]["targets"]
@@ -274,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", default="",
                         help="backbone .npz for the pretrained recipes (default: the committed "
                         "one; use another --cache)")
+    parser.add_argument("--curve", action="store_true",
+                        help="also print the risk-coverage curve of the ensembles (pooled)")
     parser.add_argument("--infer", action="store_true",
                         help="also time single-image inference of a --members ensemble")
     args = parser.parse_args(argv)
@@ -306,6 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, args.members))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.curve:
+        print(f"\nrisk-coverage, {args.members}-member ensembles pooled over folds "
+              "(threshold: coverage / accuracy among covered)")
+        for r in recipes:
+            points = risk_coverage_rows([files[r, k] for k in folds], args.members)
+            print(f"| {r} (n={points[0]['n']}) | " + " | ".join(
+                f"{p['threshold']}: {p['coverage']:.3f} / {p['covered_accuracy']:.3f}"
+                for p in points) + " |")
     if args.hard_images:
         counts = hard_images_sheet([f for r in recipes for f in files[r, 0]], args.data,
                                    args.hard_images)
