@@ -208,6 +208,19 @@ def risk_coverage_rows(files_by_fold: list[list[Path]], members: int) -> list[di
             for t in CURVE_THRESHOLDS]
 
 
+def mixed_rows(pair: str, seeds: list[int], folds: list[int], cache: Path,
+               threshold: float) -> dict:
+    """Ensembles of one member of each recipe in ``pair`` ("A+B"), same seed, from the cache
+    (nothing trained): mean over seeds and folds."""
+    first, second = pair.split("+")
+    rows = []
+    for fold in folds:
+        for seed in seeds:
+            a, b = (np.load(cache_file(cache, r, seed, fold)) for r in (first, second))
+            rows.append(score((a["logits"] + b["logits"]) / 2, a["targets"], threshold))
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"ensembles": len(rows)}
+
+
 def summarize(recipe: str, files: list[Path], members: int, threshold: float) -> dict:
     runs = [np.load(f) for f in files]
     targets = runs[0]["targets"]
@@ -302,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", default="",
                         help="backbone .npz for the pretrained recipes (default: the committed "
                         "one; use another --cache)")
+    parser.add_argument("--mixed", action="append", default=[], metavar="A+B",
+                        help="also score 2-member ensembles of one cached member of recipe A and "
+                        "one of B (same seed, each fold); trains nothing for them")
     parser.add_argument("--curve", action="store_true",
                         help="also print the risk-coverage curve of the ensembles (pooled)")
     parser.add_argument("--infer", action="store_true",
@@ -336,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, args.members))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    for pair in args.mixed:
+        mean = mixed_rows(pair, seeds, folds, args.cache, args.threshold)
+        print(f"| {pair} ({mean['ensembles']} mixed ensembles) | " + " | ".join(
+            f"{k} {mean[k]:.3f}" for k in ("accuracy", "coverage", "covered_accuracy",
+                                           "cov_at_98", "ece", "ece_t1")) + " |")
     if args.curve:
         print(f"\nrisk-coverage, {args.members}-member ensembles pooled over folds "
               "(threshold: coverage / accuracy among covered)")
