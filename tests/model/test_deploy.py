@@ -198,18 +198,23 @@ def planned(request: DeployRequest) -> dict:
     return plan(request, REGION, STAMP)
 
 
+def expect_create_endpoint_call(aws, steps: dict) -> None:
+    """No endpoint yet: every call up to and including create_endpoint."""
+    aws.expect_error("sagemaker", "describe_endpoint", "ValidationException",
+                     f"Could not find endpoint \"{ENDPOINT}\".", {"EndpointName": ENDPOINT})
+    expect_until_endpoint_call(aws, steps)
+    aws.expect("sagemaker", "create_endpoint",
+               {"EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/e"},
+               steps["create_endpoint"])
+
+
 # ---- create ----------------------------------------------------------------------------------
 
 def test_create_path_calls_match_the_api_models(s3, artifact):
     request = request_for(artifact)
     steps = planned(request)
     with StubbedAWS(s3) as aws:
-        aws.expect_error("sagemaker", "describe_endpoint", "ValidationException",
-                         f"Could not find endpoint \"{ENDPOINT}\".", {"EndpointName": ENDPOINT})
-        expect_until_endpoint_call(aws, steps)
-        aws.expect("sagemaker", "create_endpoint",
-                   {"EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/e"},
-                   steps["create_endpoint"])
+        expect_create_endpoint_call(aws, steps)
         expect_after_endpoint_call(aws, steps,
                                    steps["create_endpoint_config"]["EndpointConfigName"])
         # WHEN a new endpoint is deployed
@@ -229,12 +234,7 @@ def test_a_failed_creation_is_a_named_error(s3, artifact):
     request = request_for(artifact)
     steps = planned(request)
     with StubbedAWS(s3) as aws:
-        aws.expect_error("sagemaker", "describe_endpoint", "ValidationException",
-                         f"Could not find endpoint \"{ENDPOINT}\".", {"EndpointName": ENDPOINT})
-        expect_until_endpoint_call(aws, steps)
-        aws.expect("sagemaker", "create_endpoint",
-                   {"EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/e"},
-                   steps["create_endpoint"])
+        expect_create_endpoint_call(aws, steps)
         aws.expect("sagemaker", "describe_endpoint", endpoint_description(
             steps["create_endpoint_config"]["EndpointConfigName"], status="Failed",
             FailureReason="The primary container did not pass the ping health check."),
