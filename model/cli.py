@@ -147,7 +147,9 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{m['evaluated_on']} (n={m['n']}): accuracy {m['accuracy']:.3f}, "
               f"coverage@{m['threshold']} {m['coverage']:.3f}, covered accuracy {covered}, "
               f"ECE {m['ece']:.3f}")
-    print(f"trained {config.members} x {config.epochs} epochs in {m['train_seconds']:.0f} s; "
+    start = f"fine-tuned from {config.backbone}" if config.backbone else "from scratch"
+    print(f"trained {config.members} x {config.epochs} epochs ({start}) in "
+          f"{m['train_seconds']:.0f} s; "
           f"skipped {len(m['skipped'])} unreadable images")
     print(f"wrote {summary['out']}/model.tar.gz (model version "
           f"{summary['metadata']['model_version']})")

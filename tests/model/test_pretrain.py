@@ -176,3 +176,29 @@ def test_committed_backbone_matches_its_provenance(path):
     net = build_network(2, record["widths"], record["arch"])
     missing, unexpected = net.load_state_dict(load_backbone(path), strict=False)
     assert not unexpected and sorted(missing) == ["head.bias", "head.weight"]
+
+
+@pytest.mark.slow
+def test_scones_train_fine_tunes_the_committed_backbone_unless_from_scratch(image_folder,
+                                                                             tmp_path):
+    from model.package import LoadedArtifact
+    from model.train import BACKBONE, FROM_SCRATCH, PRETRAINED, TrainConfig
+    from scones.cli import main
+
+    # GIVEN the defaults: the pretrained recipe with the committed backbone
+    assert {k: getattr(TrainConfig(), k) for k in PRETRAINED} == PRETRAINED
+    assert (REPO / BACKBONE).exists()
+    # WHEN `scones train` runs with and without --from-scratch
+    for name, extra in (("pretrained", []), ("scratch", ["--from-scratch"])):
+        assert main(["train", "--data", str(image_folder), "--out", str(tmp_path / name),
+                     "--epochs", "1", "--members", "1", *extra]) == 0
+    # THEN each artifact records its recipe and serves through its own code
+    for name, recipe in (("pretrained", PRETRAINED), ("scratch", FROM_SCRATCH)):
+        with LoadedArtifact(tmp_path / name / "model.tar.gz") as artifact:
+            config = artifact.metadata["config"]
+            assert config["backbone"] == recipe["backbone"]
+            assert artifact.metadata["network"]["widths"] == recipe["widths"]
+            body = (image_folder / "bicycle" / "bicycle_000.png").read_bytes()
+            probs = artifact.module.predict_fn(artifact.module.input_fn(body, "image/png"),
+                                               artifact.model)
+            assert probs.shape == (1, 2)
