@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-# TrainConfig overrides that give the default of session 2 (before TrivialAugment and label
-# smoothing 0.05, 2026-11-27); model_bench.py and recipe_sweep.py build older recipes on it
-SESSION_2 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200,
+# TrainConfig overrides of earlier from-scratch defaults, kept reproducible. No TrivialAugment,
+# label smoothing 0.1, 200 epochs: model_bench.py and recipe_sweep.py build older recipes on it
+NO_TA_200 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200,
              "precision": "float32"}
-# the default of session 3 (TrivialAugment, label smoothing 0.05, 200 epochs, float32)
-SESSION_3 = {"epochs": 200, "precision": "float32"}
-# the first default of session 4: 250 epochs in float32 (before bfloat16 and 350 epochs)
+# TrivialAugment, label smoothing 0.05, 200 epochs, float32
+TA_200 = {"epochs": 200, "precision": "float32"}
+# the same for 250 epochs in float32 (before bfloat16 and 350 epochs)
 FLOAT32_250 = {"epochs": 250, "precision": "float32"}
 
 

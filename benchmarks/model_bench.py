@@ -27,7 +27,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import FLOAT32_250, SESSION_2, SESSION_3  # noqa: E402
+from benchmarks.common import FLOAT32_250, NO_TA_200, TA_200  # noqa: E402
 from model.data import find_samples, load_images, stratified_split  # noqa: E402
 from model.metrics import risk_coverage_curve  # noqa: E402
 from model.package import LoadedArtifact, train_and_package  # noqa: E402
@@ -38,20 +38,20 @@ CONFIGS = {
     "default": {},  # TrainConfig defaults = what `scones train` uses
     "single": {"members": 1},
     "no-tta": {"tta_flip": False},
-    # the first default of session 4: 250 epochs in float32
+    # an earlier default: 250 epochs in float32
     "float32-250": FLOAT32_250,
-    # the default of session 3: 200 epochs (TrivialAugment, label smoothing 0.05), float32
-    "session-3": SESSION_3,
-    # the default of session 2: no TrivialAugment, label smoothing 0.1, 200 epochs
-    "session-2": SESSION_2,
+    # an earlier default: 200 epochs (TrivialAugment, label smoothing 0.05), float32
+    "trivialaug-200": TA_200,
+    # an earlier default: no TrivialAugment, label smoothing 0.1, 200 epochs
+    "no-trivialaug-200": NO_TA_200,
     # earlier defaults, as they were: 700 training images, temperature on a 100-image split
-    "epochs-90": {**SESSION_2, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
-    "cutmix-60": {**SESSION_2, "epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
-    "no-cutmix": {**SESSION_2, "cutmix": 0.0, "epochs": 60, "weight_decay": 5e-4,
+    "epochs-90": {**NO_TA_200, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "cutmix-60": {**NO_TA_200, "epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    "no-cutmix": {**NO_TA_200, "cutmix": 0.0, "epochs": 60, "weight_decay": 5e-4,
                   "calibration_fraction": 0.1},
 }
 # every config above but "default" is a from-scratch one: spell that out (the default fine-tunes
-# the committed backbone since 2026-12); "single" and "no-tta" vary the default
+# the committed backbone); "single" and "no-tta" vary the default
 CONFIGS = {name: overrides if name in ("default", "single", "no-tta")
            else {**FROM_SCRATCH, **overrides} for name, overrides in CONFIGS.items()}
 CONFIGS["from-scratch"] = FROM_SCRATCH  # `scones train --from-scratch`

@@ -1,4 +1,4 @@
-"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,session-3 --seeds 0-5
+"""nice .venv/bin/python benchmarks/recipe_sweep.py --recipes default,trivialaug-200 --seeds 0-5
 
 Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
 `scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
@@ -31,44 +31,44 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from benchmarks.common import FLOAT32_250, SESSION_2, SESSION_3  # noqa: E402
+from benchmarks.common import FLOAT32_250, NO_TA_200, TA_200  # noqa: E402
 from model.train import FROM_SCRATCH, PRETRAINED  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
     "default": {},
-    "session-2": SESSION_2,
-    # variations of the session-2 default
-    "epochs-150": {**SESSION_2, "epochs": 150},
-    "wd-5e-4": {**SESSION_2, "weight_decay": 5e-4},
-    "wd-5e-3": {**SESSION_2, "weight_decay": 5e-3},
-    "no-smoothing": {**SESSION_2, "label_smoothing": 0.0},
-    "wide": {**SESSION_2, "widths": [32, 64, 128]},
-    "cutmix-1": {**SESSION_2, "cutmix": 1.0},
-    # the default before session 2: 700 training images, 90 epochs, weight decay 5e-4
-    "calib-90": {**SESSION_2, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
-    # session 3: TrivialAugment on the session-2 default (label smoothing 0.1 unless named)
-    "session-3": SESSION_3,  # the default of session 3: TrivialAugment, smoothing 0.05, 200 epochs
-    "trivialaug": {**SESSION_3, "label_smoothing": 0.1},
-    "trivialaug-no-cutmix": {**SESSION_3, "label_smoothing": 0.1, "cutmix": 0.0},
-    "trivialaug-no-smoothing": {**SESSION_3, "label_smoothing": 0.0},
-    "trivialaug-ema-998": {**SESSION_3, "label_smoothing": 0.1, "ema": 0.998},
-    "trivialaug-smoothing-05": SESSION_3,  # = session-3
-    "trivialaug-geometric-2": {**SESSION_3, "trivial_augment_scale": 2.0},  # shear 0.6, 20 px,
+    "no-trivialaug-200": NO_TA_200,
+    # variations of the no-trivialaug-200 default
+    "epochs-150": {**NO_TA_200, "epochs": 150},
+    "wd-5e-4": {**NO_TA_200, "weight_decay": 5e-4},
+    "wd-5e-3": {**NO_TA_200, "weight_decay": 5e-3},
+    "no-smoothing": {**NO_TA_200, "label_smoothing": 0.0},
+    "wide": {**NO_TA_200, "widths": [32, 64, 128]},
+    "cutmix-1": {**NO_TA_200, "cutmix": 1.0},
+    # an earlier default: 700 training images, 90 epochs, weight decay 5e-4
+    "calib-90": {**NO_TA_200, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
+    # TrivialAugment on the no-trivialaug-200 recipe (label smoothing 0.1 unless named)
+    "trivialaug-200": TA_200,  # TrivialAugment, smoothing 0.05, 200 epochs
+    "trivialaug": {**TA_200, "label_smoothing": 0.1},
+    "trivialaug-no-cutmix": {**TA_200, "label_smoothing": 0.1, "cutmix": 0.0},
+    "trivialaug-no-smoothing": {**TA_200, "label_smoothing": 0.0},
+    "trivialaug-ema-998": {**TA_200, "label_smoothing": 0.1, "ema": 0.998},
+    "trivialaug-smoothing-05": TA_200,  # = trivialaug-200
+    "trivialaug-geometric-2": {**TA_200, "trivial_augment_scale": 2.0},  # shear 0.6, 20 px,
     # rotation 60 degrees
-    "default-epochs-250": {**SESSION_3, "epochs": 250},  # = float32-250
-    # session 4: 250 epochs, then bfloat16 autocast in training (about 1.4x faster here), then
+    "default-epochs-250": {**TA_200, "epochs": 250},  # = float32-250
+    # 250 epochs, then bfloat16 autocast in training (about 1.4x faster here), then
     # the time saved spent on 350 epochs
-    "float32-250": FLOAT32_250,  # the first session-4 default
+    "float32-250": FLOAT32_250,
     "bf16": {**FLOAT32_250, "precision": "bfloat16"},
     "bf16-epochs-350": {"precision": "bfloat16", "epochs": 350},  # = the default here
 }
-# every recipe above is a from-scratch one: spell that out (the default fine-tunes since 2026-12)
+# every recipe above is a from-scratch one: spell that out (the default fine-tunes the backbone)
 RECIPES = {name: {**FROM_SCRATCH, **overrides} for name, overrides in RECIPES.items()}
 RECIPES["default"] = {}  # TrainConfig defaults = what `scones train` uses
 RECIPES.update({
     # fine-tuning from the backbone pretrained on CIFAR-10 (`scones pretrain`, model/backbones)
-    "from-scratch": FROM_SCRATCH,  # `scones train --from-scratch` (the default until 2026-12)
+    "from-scratch": FROM_SCRATCH,  # `scones train --from-scratch` (the previous default)
     "pretrained-finetune": PRETRAINED,  # every layer fine-tuned, 60 epochs
     "pretrained-linear": {**PRETRAINED, "freeze_backbone": True, "lr": 0.1},  # head only
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "backbone_lr": 0.1},  # backbone at lr/10
