@@ -8,7 +8,7 @@ data. The server runs in this process as `scones serve` does; the clients run in
 process (plain http.client, one connection per request as the server speaks HTTP/1.0) so that
 they do not share the server's interpreter lock. A boto3 row shows what an SDK client sees.
 
-Targets (issue 4): p50 <= 5 ms for one request; >= 300 images/s with concurrent clients.
+Targets: p50 <= 5 ms for one request; >= 300 images/s with concurrent clients.
 
 ``--toolkit``: `scones serve` and the REAL SageMaker PyTorch serving toolkit (TorchServe, from
 ``make serving-venv``) side by side in one run, over the same artifact and the same container

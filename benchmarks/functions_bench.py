@@ -1,6 +1,6 @@
 """Run: .venv/bin/python benchmarks/functions_bench.py [--build] [--repeat 9] [--calls 500] [--json]
 
-Measures the three workflow functions against the targets of issue 2:
+Measures the three workflow functions against their targets:
 
 * cold-start proxy: importing each ``functions/<name>/app.py`` (what Lambda's Init phase does:
   Powertools, boto3 clients, config) in a fresh interpreter, with the Lambda-like variables

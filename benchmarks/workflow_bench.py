@@ -6,7 +6,7 @@ capture on, and the result read back (history fetched for FAILED executions). Re
 p50/p99 seconds per image (from StartExecution to the terminal status) and the process CPU
 time per image, at 1, 2 and 4 executions in flight, over real PNGs from the shared data.
 
-Targets (issue 4): >= 20 images/s, p50 <= 100 ms per image.
+Targets: >= 20 images/s, p50 <= 100 ms per image.
 """
 
 from __future__ import annotations
