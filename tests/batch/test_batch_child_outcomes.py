@@ -108,7 +108,7 @@ def run_item(sfn, item_processor: dict, child: str) -> tuple[dict, dict]:
                                          definition=json.dumps(CHILDREN[child]),
                                          roleArn=role)["stateMachineArn"]
     definition = json.loads(json.dumps(item_processor))
-    definition["States"]["ClassifyImage"]["Parameters"]["StateMachineArn"] = child_arn
+    definition["States"]["RunImageClassification"]["Parameters"]["StateMachineArn"] = child_arn
     parent_arn = sfn.create_state_machine(name=f"item-{child}-{uuid.uuid4().hex[:6]}",
                                           definition=json.dumps(definition),
                                           roleArn=role)["stateMachineArn"]

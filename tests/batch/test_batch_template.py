@@ -64,7 +64,7 @@ def test_the_batch_is_a_distributed_map_over_the_per_image_workflow(app):
     assert state["MaxConcurrency"] == int(app.parameters["BatchMaxConcurrency"])
     assert state["ToleratedFailurePercentage"] == float(
         app.parameters["BatchToleratedFailurePercentage"])
-    task = state["ItemProcessor"]["States"]["ClassifyImage"]
+    task = state["ItemProcessor"]["States"]["RunImageClassification"]
     assert task["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
     assert task["Parameters"]["StateMachineArn"] == app.state_machines[IMAGE].arn
 
