@@ -1,4 +1,4 @@
-"""Static checks of the issue-6 resources in the shipped template and batch ASL."""
+"""Static checks of the batch and event-driven resources in the shipped template and batch ASL."""
 
 from __future__ import annotations
 
@@ -48,10 +48,17 @@ def test_batch_placeholders_exactly_match_its_substitutions(resources):
     assert definition_placeholders(text) == set(substitutions)
 
 
-def test_moto_parses_the_batch_definition(app):
+def test_moto_parses_every_state_of_the_batch_definition(app):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    AmazonStateLanguageParser.parse(app.state_machines[BATCH].definition)
+    # GIVEN the substituted batch definition  WHEN moto's interpreter parses it
+    definition = app.state_machines[BATCH].definition
+    program, _ = AmazonStateLanguageParser.parse(definition)
+    # THEN it starts where the ASL starts and holds every top-level state, in order
+    shipped = json.loads(definition)
+    assert program.start_at.start_at_name == shipped["StartAt"] == "ClassifyEveryImage"
+    assert list(program.states.states) == list(shipped["States"]) == [
+        "ClassifyEveryImage", "BatchSummary"]
 
 
 def test_the_batch_is_a_distributed_map_over_the_per_image_workflow(app):
