@@ -16,8 +16,9 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scones_shared.batch import read_results, summarize_batch
-from scones_shared.events import require_mapping, require_str
+
+from scones_domain.batch import read_results, summarize_batch
+from scones_domain.events import require_mapping, require_str
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])

@@ -21,8 +21,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-from scones_shared.config import env_int, env_labels, env_str
-from scones_shared.errors import (
+
+from scones_domain.config import env_int, env_labels, env_str
+from scones_domain.errors import (
     EndpointModelNotReady,
     EndpointNotFound,
     EndpointRejectedImage,
@@ -35,10 +36,10 @@ from scones_shared.errors import (
     InvalidEventField,
     WorkflowError,
 )
-from scones_shared.events import SerializedImage, parse_serialized_image
-from scones_shared.images import check_content_type, check_image
-from scones_shared.predictions import probability_problem, top_prediction
-from scones_shared.storage import read_object
+from scones_domain.events import SerializedImage, parse_serialized_image
+from scones_domain.images import check_content_type, check_image
+from scones_domain.predictions import probability_problem, top_prediction
+from scones_domain.storage import read_object
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # only boto calls are traced; patch nothing else

@@ -11,10 +11,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scones_shared.config import env_labels, env_probability
-from scones_shared.errors import THRESHOLD_CONFIDENCE_NOT_MET, InvalidEventField
-from scones_shared.events import Classification, parse_classification
-from scones_shared.predictions import probability_problem, top_prediction
+
+from scones_domain.config import env_labels, env_probability
+from scones_domain.errors import THRESHOLD_CONFIDENCE_NOT_MET, InvalidEventField
+from scones_domain.events import Classification, parse_classification
+from scones_domain.predictions import probability_problem, top_prediction
 
 logger = Logger()
 tracer = Tracer(auto_patch=False)  # makes no AWS calls: nothing to patch

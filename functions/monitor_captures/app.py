@@ -24,12 +24,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from scones_shared.config import env_int, env_labels, env_probability, env_str
-from scones_shared.errors import CorruptImage, MissingConfiguration, NotAnImage
-from scones_shared.images import inspect_image
 
 from scones.monitor import drift, stats
 from scones.monitor.captures import parse_s3_uri, parse_time, read_captures
+from scones_domain.config import env_int, env_labels, env_probability, env_str
+from scones_domain.errors import CorruptImage, MissingConfiguration, NotAnImage
+from scones_domain.images import inspect_image
 
 logger = Logger()
 tracer = Tracer()

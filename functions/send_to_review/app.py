@@ -18,9 +18,10 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scones_shared.config import env_str
-from scones_shared.errors import InvalidEventField
-from scones_shared.events import require_list, require_mapping, require_str
+
+from scones_domain.config import env_str
+from scones_domain.errors import InvalidEventField
+from scones_domain.events import require_list, require_mapping, require_str
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])

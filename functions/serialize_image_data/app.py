@@ -15,11 +15,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scones_shared.config import env_int
-from scones_shared.errors import ImageTooLarge
-from scones_shared.events import ImageRequest, parse_image_request
-from scones_shared.images import check_image
-from scones_shared.storage import read_object
+
+from scones_domain.config import env_int
+from scones_domain.errors import ImageTooLarge
+from scones_domain.events import ImageRequest, parse_image_request
+from scones_domain.images import check_image
+from scones_domain.storage import read_object
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # only boto calls are traced; patch nothing else
@@ -42,7 +43,7 @@ def serialize(
     max_pixels: int,
     inline_max_bytes: int,
 ) -> dict[str, Any]:
-    """The serialized-image event for ``data`` (see scones_shared.events for its shape)."""
+    """The serialized-image event for ``data`` (see scones_domain.events for its shape)."""
     info = check_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     inline = len(data) <= inline_max_bytes
     if not inline and not from_s3:

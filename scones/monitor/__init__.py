@@ -8,7 +8,7 @@ Pure-Python modules (no numpy, matplotlib or Pillow), shared with the scheduled
 - ``drift``     : baseline loading (baseline.json or model.tar.gz) and the drift checks
 
 Image width/height: the CLI decodes with Pillow, the Lambda reads headers with the shared
-layer's ``scones_shared.images`` (one header parser in the project).
+layer's ``scones_domain.images`` (one header parser in the project).
 
 CLI-only (matplotlib, Pillow): ``report`` (charts + self-contained report.html) and ``cli``.
 This file imports nothing so that the Lambda artifact stays small.

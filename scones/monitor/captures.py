@@ -148,7 +148,7 @@ class CaptureReadResult:
 # An image inspector turns the input bytes into per-row fields ("width", "height", anything
 # else lands in Inference.extra). Each user brings its own: the CLI decodes with Pillow (and
 # adds brightness); the Lambda reads the header with the shared layer's
-# scones_shared.images.inspect_image (no Pillow in Lambdas). The reader itself needs neither.
+# scones_domain.images.inspect_image (no Pillow in Lambdas). The reader itself needs neither.
 ImageInspector = Callable[[bytes], dict]
 
 

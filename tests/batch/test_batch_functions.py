@@ -102,7 +102,7 @@ def test_review_refuses_an_image_already_under_the_review_prefix(app):
 
 def test_summary_counts_labels_below_threshold_and_failures_by_error(app):
     module_of(app, "BatchSummaryFunction")  # makes the shared layer importable
-    from scones_shared.batch import read_results, summarize_batch
+    from scones_domain.batch import read_results, summarize_batch
 
     outcomes = [
         {"s3_key": "a", "status": "SUCCEEDED", "label": "bicycle"},

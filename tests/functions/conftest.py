@@ -27,7 +27,7 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
 from PIL import Image
 
-from scones.local.lambdas import LocalFunction, load_handler, make_layers_importable
+from scones.local.lambdas import LocalFunction, load_handler
 from scones.local.template import SamApp, load_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,12 +43,6 @@ def app_for(**parameters) -> SamApp:
         parameters=parameters,
         resource_names={"ImageBucket": BUCKET},
     )
-
-
-# The template's layers are importable in tests exactly as /opt/python is on Lambda, so the
-# tests can call scones_shared's pure functions directly.
-for _spec in app_for().functions.values():
-    make_layers_importable(_spec.layer_dirs)
 
 
 def _load_event(name: str) -> dict:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from scones_shared.errors import RETRYABLE_ERRORS
+
+from scones_domain.errors import RETRYABLE_ERRORS
 
 FUNCTION = "ClassifyImageFunction"
 

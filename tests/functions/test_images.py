@@ -1,12 +1,13 @@
-"""Image recognition by bytes and header dimensions (scones_shared.images), on real files."""
+"""Image recognition by bytes and header dimensions (scones_domain.images), on real files."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scones_shared import images
-from scones_shared.errors import (
+
+from scones_domain import images
+from scones_domain.errors import (
     CorruptImage,
     ImageDimensionsTooLarge,
     ImageTooLarge,

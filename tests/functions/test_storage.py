@@ -1,4 +1,4 @@
-"""scones_shared.storage.read_object: S3 errors that moto cannot produce, via botocore Stubber."""
+"""scones_domain.storage.read_object: S3 errors that moto cannot produce, via botocore Stubber."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from scones_shared.errors import (
+
+from scones_domain.errors import (
     ImageAccessDenied,
     ImageNotFound,
     ImageStoreUnavailable,
     ImageTooLarge,
 )
-from scones_shared.storage import read_object
+from scones_domain.storage import read_object
 
 
 class TrackingBody(StreamingBody):

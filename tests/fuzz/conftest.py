@@ -1,9 +1,9 @@
 """Fixtures of the property-based (hypothesis) tests: bounded time, bounded memory.
 
 Each property runs a fixed number of examples with a per-example deadline (``FUZZ`` in
-fuzzing.py), so the whole folder stays at a few seconds in CI. The functions' layer
-(scones_shared) is made importable exactly as /opt/python is on Lambda; model/inference.py is
-imported as the artifact's code is.
+fuzzing.py), so the whole folder stays at a few seconds in CI. The functions' layer package
+(scones_domain) is installed with the project; model/inference.py is imported as the
+artifact's code is.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from scones.local.lambdas import load_handler, make_layers_importable
+from scones.local.lambdas import load_handler
 from scones.local.runner import function_stdout_to
 from scones.local.template import load_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = load_app(REPO_ROOT / "template.yaml", resource_names={"ImageBucket": "scones-fuzz-images"})
-for _spec in APP.functions.values():
-    make_layers_importable(_spec.layer_dirs)
 
 
 @pytest.fixture(scope="session")

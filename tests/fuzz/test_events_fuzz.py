@@ -15,14 +15,14 @@ import pytest
 from fuzzing import FUZZ, peak_memory
 from hypothesis import given
 from hypothesis import strategies as st
-from scones_shared import errors
-from scones_shared.events import (
+
+from scones.local.runner import function_stdout_to
+from scones_domain import errors
+from scones_domain.events import (
     parse_classification,
     parse_image_request,
     parse_serialized_image,
 )
-
-from scones.local.runner import function_stdout_to
 
 NAMED_ERRORS = tuple(
     cls for cls in vars(errors).values()

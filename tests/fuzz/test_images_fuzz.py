@@ -1,4 +1,4 @@
-"""Property tests of the functions' image checks (scones_shared.images): bytes in, named out.
+"""Property tests of the functions' image checks (scones_domain.images): bytes in, named out.
 
 Random bytes, real PNG/JPEG files cut at any point, and headers of every recognised format
 that claim up to 100000 x 100000 pixels (decompression bombs by header) must give an ImageInfo
@@ -19,8 +19,9 @@ from fuzz_images import (
 from fuzzing import FUZZ, peak_memory
 from hypothesis import given
 from hypothesis import strategies as st
-from scones_shared import errors
-from scones_shared.images import check_image
+
+from scones_domain import errors
+from scones_domain.images import check_image
 
 MAX_BYTES = 5 * 1024 * 1024  # the template's MaxImageBytes order of magnitude
 MAX_PIXELS = 4_000_000

@@ -7,25 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from scones.local.lambdas import make_layers_importable
 from scones.local.template import SamApp, load_app, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 STATE_MACHINE_ID = "ImageClassificationStateMachine"
 BUCKET = "static-check-bucket"
-
-
-# The template's layers are importable here exactly as /opt/python is on Lambda, so the
-# checks can read scones_shared.errors (the names the state machine relies on). Read from the
-# raw template so that a template/ASL mismatch fails a test, not this conftest.
-make_layers_importable(
-    tuple(
-        (REPO_ROOT / resource["Properties"]["ContentUri"]).resolve()
-        for resource in load_template(TEMPLATE)["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::LayerVersion"
-    )
-)
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,9 @@ sys.path[:0] = [{code!r}, {layer!r}]
 spec = importlib.util.spec_from_file_location("app", {code!r} + "/app.py")
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-import aws_lambda_powertools, scones_shared
+import aws_lambda_powertools, scones_domain
 print(json.dumps({{"powertools": aws_lambda_powertools.__file__,
-                   "shared": scones_shared.__file__,
+                   "shared": scones_domain.__file__,
                    "handler": callable(module.lambda_handler)}}))
 """
 
@@ -46,7 +46,7 @@ def test_function_artifact_is_small(logical_id):
 
 def test_layer_holds_shared_code_and_powertools_but_not_the_runtime_sdk():
     python = BUILD / "SharedLayer" / "python"
-    for package in ("scones_shared", "aws_lambda_powertools", "aws_xray_sdk", "wrapt"):
+    for package in ("scones_domain", "aws_lambda_powertools", "aws_xray_sdk", "wrapt"):
         assert (python / package).is_dir(), package
     for package in ("boto3", "botocore", "s3transfer"):
         assert not (python / package).exists(), f"{package} is in the runtime: do not bundle it"

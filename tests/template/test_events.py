@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from scones_shared import events, images
+
+from scones_domain import events, images
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PARSERS = {

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from scones_shared import errors
 
 from scones.local.template import definition_placeholders
+from scones_domain import errors
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE_ID = "ImageClassificationStateMachine"

@@ -121,7 +121,7 @@ def test_functions_share_code_through_one_layer(app, resources):
     (layer_id,) = of_type(resources, "AWS::Serverless::LayerVersion")
     for spec in app.functions.values():
         assert spec.layer_dirs == (REPO_ROOT / "functions" / "shared",)
-    assert (REPO_ROOT / "functions" / "shared" / "scones_shared" / "__init__.py").is_file()
+    assert (REPO_ROOT / "functions" / "shared" / "scones_domain" / "__init__.py").is_file()
     requirements = (REPO_ROOT / "functions" / "shared" / "requirements.txt").read_text()
     assert "aws-lambda-powertools" in requirements and "aws-xray-sdk" in requirements
     assert not re.search(r"^(boto3|botocore)\b", requirements, re.M)  # the runtime has them

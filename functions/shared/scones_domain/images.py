@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scones_shared.errors import (
+from scones_domain.errors import (
     CorruptImage,
     ImageDimensionsTooLarge,
     ImageTooLarge,

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from scones_shared.errors import InvalidEventField
+from scones_domain.errors import InvalidEventField
 
 THRESHOLD_ERROR = "THRESHOLD_CONFIDENCE_NOT_MET"
 RESULT_STATUSES = ("SUCCEEDED", "FAILED", "PENDING")

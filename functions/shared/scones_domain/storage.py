@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scones_shared.errors import ImageAccessDenied, ImageNotFound, ImageStoreUnavailable
-from scones_shared.images import check_size
+from scones_domain.errors import ImageAccessDenied, ImageNotFound, ImageStoreUnavailable
+from scones_domain.images import check_size
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 _DENIED = {"AccessDenied", "AllAccessDisabled", "403"}

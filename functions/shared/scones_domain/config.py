@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from scones_shared.errors import MissingConfiguration
+from scones_domain.errors import MissingConfiguration
 
 
 def env_str(name: str) -> str:

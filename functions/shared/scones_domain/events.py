@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from scones_shared.errors import InvalidEventField, InvalidImageData, MissingEventField
+from scones_domain.errors import InvalidEventField, InvalidImageData, MissingEventField
 
 # S3 bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
