@@ -20,8 +20,11 @@ pytestmark = pytest.mark.skipif(
     not (BUILD / "SharedLayer").is_dir(), reason="run `sam build` first (make build)"
 )
 
-# Import the handler from the artifact with only the artifact and the layer ahead of the
-# standard library; boto3 comes from this venv, as the Lambda runtime provides it.
+# The Lambda Python runtime's import path, emulated in a fresh interpreter: on Lambda the
+# function's code (/var/task) comes first, then the layer's python/ folder (/opt/python), then
+# the runtime's own packages (boto3 among them). sys.path[:0] puts the built artifact and the
+# built layer in those two places; boto3 comes from this venv, as the runtime provides it.
+# The probe runs the artifact as Lambda would; the tests themselves import nothing this way.
 PROBE = """
 import importlib.util, json, sys
 sys.path[:0] = [{code!r}, {layer!r}]
