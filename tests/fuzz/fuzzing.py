@@ -1,16 +1,17 @@
-"""Shared settings of the property-based tests: bounded time and a heap-peak probe."""
+"""Shared settings of the property-based tests: a fixed example count and a heap-peak probe."""
 
 from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 from hypothesis import HealthCheck, settings
 
-# Bounded: a fixed example count, and any single example slower than the deadline fails.
-FUZZ = settings(max_examples=150, deadline=timedelta(milliseconds=750), derandomize=True,
+# Bounded by a fixed example count (the same examples every run), not by the clock: how long
+# an input takes is measured in benchmarks/input_checks_bench.py, and pytest-timeout
+# (pyproject.toml) still ends a test that hangs.
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 

@@ -1,11 +1,11 @@
 """Property tests of the artifact's input_fn (model/inference.py): any request body and content
-type gives a (1, 3, S, S) tensor or a named 4xx error, in bounded time and memory.
+type gives a (1, 3, S, S) tensor or a named 4xx error, within a memory bound.
 
 Random bytes, real PNG/JPEG files cut anywhere, wrong content types, and headers claiming up to
 100000 x 100000 pixels are fed to input_fn exactly as the endpoint does. The memory bound of a
 real decompression bomb (a complete all-black PNG of just under MAX_IMAGE_PIXELS, a few hundred
 KB on the wire) is measured in a fresh process (peak RSS), since Pillow's pixel buffers are not
-on the Python heap.
+on the Python heap. How long each input takes is measured in benchmarks/input_checks_bench.py.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ RSS_BOUND_MB = 600  # extra peak RSS for the worst legal image (just under MAX_I
 
 
 def call(body: bytes, content_type: str):
+    """input_fn's answer: a (1, 3, S, S) tensor, or the class of its named 4xx error (any
+    other outcome fails here), within the heap bound."""
     with peak_memory() as peak:
         try:
             result = inference.input_fn(body, content_type)
@@ -49,7 +51,7 @@ def call(body: bytes, content_type: str):
 def test_random_bodies_and_content_types_are_named(body, content_type):
     # GIVEN any bytes with any content type  WHEN input_fn reads them
     # THEN a tensor, or InvalidImageError (400) / UnsupportedContentTypeError (415)
-    assert call(body, content_type) is not None
+    call(body, content_type)
 
 
 @FUZZ
@@ -59,7 +61,9 @@ def test_cut_or_damaged_real_images_are_named(fmt, cut, flip, bit):
     data = bytearray(REAL[fmt][:cut])
     if flip < len(data):
         data[flip] ^= 1 << bit
-    assert call(bytes(data), f"image/{fmt.lower()}") is not None
+    result = call(bytes(data), f"image/{fmt.lower()}")
+    # THEN never a content-type refusal: the type matches, only the bytes are damaged
+    assert result is not inference.UnsupportedContentTypeError
 
 
 @FUZZ
@@ -80,7 +84,7 @@ def test_content_type_is_checked_before_the_bytes():
 
 
 _RSS_PROBE = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, resource, sys
     from model import inference
     from fuzz_images import png_header, png_zeros
     side = int(inference.MAX_IMAGE_PIXELS ** 0.5) - 1
@@ -90,14 +94,12 @@ _RSS_PROBE = textwrap.dedent("""
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {}
     for name, body in cases.items():
-        start = time.perf_counter()
         try:
             inference.input_fn(body, "image/png")
             result = "decoded"
         except inference.InvalidImageError:
             result = "InvalidImageError"
-        out[name] = {"result": result, "bytes": len(body),
-                     "seconds": round(time.perf_counter() - start, 3)}
+        out[name] = {"result": result, "bytes": len(body)}
     out["extra_peak_rss_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
     print(json.dumps(out))
 """)
