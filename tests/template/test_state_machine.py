@@ -63,10 +63,12 @@ def test_placeholders_exactly_match_definition_substitutions(asl_text, resources
 
 def test_function_arn_substitutions_point_at_the_same_named_function(resources):
     substitutions = resources[STATE_MACHINE_ID]["Properties"]["DefinitionSubstitutions"]
-    for key, value in substitutions.items():
-        if key.endswith("FunctionArn"):
-            # THEN ${XFunctionArn} is !GetAtt XFunction.Arn
-            assert value == {"Fn::GetAtt": [key.removesuffix("Arn"), "Arn"]}
+    function_arns = {k: v for k, v in substitutions.items() if k.endswith("FunctionArn")}
+    # THEN there is one for each Lambda task of the per-image workflow
+    assert len(function_arns) == 5, sorted(function_arns)
+    for key, value in function_arns.items():
+        # AND ${XFunctionArn} is !GetAtt XFunction.Arn
+        assert value == {"Fn::GetAtt": [key.removesuffix("Arn"), "Arn"]}
 
 
 def test_every_next_exists_and_every_state_is_reachable(asl):
@@ -204,6 +206,7 @@ def test_low_confidence_fails_the_execution_with_the_exact_error_name(asl):
         assert path in fail["CausePath"]
     # AND the Lambda raises an exception of exactly that class name
     assert "THRESHOLD_CONFIDENCE_NOT_MET" in WORKFLOW_ERRORS
+    assert "THRESHOLD_CONFIDENCE_NOT_MET" in raised_names()
 
 
 def test_the_threshold_in_the_cause_is_the_template_parameter(app, asl):
@@ -212,10 +215,12 @@ def test_the_threshold_in_the_cause_is_the_template_parameter(app, asl):
     assert re.search(r"\$\{", cause) is None
 
 
-def test_moto_interpreter_parses_the_definition(app):
+def test_moto_interpreter_parses_every_state_of_the_definition(app, asl):
     # GIVEN moto 5.2.5's ASL parser (the interpreter the local runtime executes)
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    # WHEN it parses the substituted definition  THEN it accepts every construct we use
+    # WHEN it parses the substituted definition (it raises on a construct it does not know)
     program, _ = AmazonStateLanguageParser.parse(app.state_machines[STATE_MACHINE_ID].definition)
-    assert program is not None
+    # THEN it starts where the ASL starts and holds every state, in order
+    assert program.start_at.start_at_name == asl["StartAt"]
+    assert list(program.states.states) == list(states(asl))
