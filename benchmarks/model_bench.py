@@ -2,7 +2,7 @@
 
 Quality and cost of training configurations on the held-out validation split of the shared
 CIFAR-100 bicycle/motorcycle images (200 images; same split for every seed): for each
-configuration and seed, train with `model.package.train_and_package` (the code `scones train`
+configuration and seed, train with `model.pipeline.train_and_package` (the code `scones train`
 runs), then load the written model.tar.gz through its own code/inference.py and time
 single-image inference in-process. Prints one row per run and a mean ± std row per
 configuration. Run with `nice` on a shared machine: train seconds and latencies are noisy.
@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks.common import FLOAT32_250, NO_TA_200, TA_200  # noqa: E402
 from model.data import find_samples, load_images, stratified_split  # noqa: E402
 from model.metrics import risk_coverage_curve  # noqa: E402
-from model.package import LoadedArtifact, train_and_package  # noqa: E402
+from model.package import LoadedArtifact  # noqa: E402
+from model.pipeline import train_and_package  # noqa: E402
 from model.train import FROM_SCRATCH, PRETRAINED, TrainConfig  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"

@@ -3,7 +3,7 @@
 Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
 `scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
 (flip TTA), then score single members and ensembles formed from consecutive seeds (0+1, 2+3,
-...; `--members`) with a cross-fitted temperature (`model.train.cross_fitted_probabilities`).
+...; `--members`) with a cross-fitted temperature (`model.calibrate.cross_fitted_probabilities`).
 Each member is trained once and reused by every ensemble, so six seeds give six single-member
 rows and three 2-member ensembles. Runs can be split over processes (`--jobs 2` trains two
 members at a time, one torch thread each) and resumed: logits are cached in --cache.
@@ -162,8 +162,8 @@ def inference_ms(recipe: str, members: int, repeats: int = 300) -> float:
 def score(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
     import torch
 
+    from model.calibrate import cross_fitted_probabilities
     from model.metrics import expected_calibration_error, risk_coverage_curve
-    from model.train import cross_fitted_probabilities
 
     probs = cross_fitted_probabilities(torch.from_numpy(logits), torch.from_numpy(targets))
     raw = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
@@ -189,7 +189,7 @@ def risk_coverage_rows(files_by_fold: list[list[Path]], members: int) -> list[di
     temperatures, as in the table)."""
     import torch
 
-    from model.train import cross_fitted_probabilities
+    from model.calibrate import cross_fitted_probabilities
 
     confidence, correct = [], []
     for files in files_by_fold:

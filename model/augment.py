@@ -8,14 +8,20 @@ posterize, solarize, autocontrast, equalize) act on pixel values in [0, 1]. Rang
 torchvision's ``TrivialAugmentWide`` scaled down for 32x32 images (the "standard" RandAugment
 ranges: shear 0.3, translate 10 px of 32, rotate 30 degrees, enhance factors 1 +- 0.9).
 Every random draw comes from the generator passed in, so a seed fixes the result.
+
+``augment`` is the whole per-batch augmentation of training and pretraining (TrivialAugment,
+random crop, flip, cutout, as a config asks), ``cutmix`` the batch mixing of training.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+
+from model.inference import MEAN, STD
 
 OPERATIONS = ("identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate",
               "brightness", "color", "contrast", "sharpness", "posterize", "solarize",
@@ -45,6 +51,61 @@ def trivial_augment(images: torch.Tensor, gen: torch.Generator,
         out[chosen] = (_geometric(x, name, s * m * geometric_scale) if name in GEOMETRIC
                        else _colour(x, name, s, m)).clamp(0.0, 1.0)
     return out
+
+
+class AugmentConfig(Protocol):
+    """The fields ``augment`` reads (``TrainConfig`` and ``PretrainConfig`` both have them)."""
+
+    trivial_augment: bool
+    trivial_augment_scale: float
+    crop_pad: int
+    cutout: int
+
+
+_MEAN, _STD = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def augment(batch: torch.Tensor, config: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """(TrivialAugment,) random crop (reflect pad), horizontal flip and cutout on a normalized
+    float batch (N, 3, S, S)."""
+    n, _, size, _ = batch.shape
+    if config.trivial_augment:  # its operations work on pixels in [0, 1]
+        batch = trivial_augment(batch * _STD + _MEAN, gen, config.trivial_augment_scale)
+        batch = (batch - _MEAN) / _STD
+    if config.crop_pad:
+        pad = config.crop_pad
+        padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        rows = (dy[:, None] + torch.arange(size)[None, :])[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(size)[None, :])[:, None, None, :]
+        index = torch.arange(n)[:, None, None, None]
+        batch = padded[index, torch.arange(3)[None, :, None, None], rows, cols]
+    flip = torch.rand(n, generator=gen) < 0.5
+    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
+    if config.cutout:
+        cy = torch.randint(0, size, (n,), generator=gen)
+        cx = torch.randint(0, size, (n,), generator=gen)
+        grid = torch.arange(size)
+        half = config.cutout // 2
+        mask_y = (grid[None, :] - cy[:, None]).abs() < half + (config.cutout % 2)
+        mask_x = (grid[None, :] - cx[:, None]).abs() < half + (config.cutout % 2)
+        mask = mask_y[:, :, None] & mask_x[:, None, :]
+        batch = batch.masked_fill(mask[:, None], 0.0)
+    return batch
+
+
+def cutmix(batch: torch.Tensor, targets: torch.Tensor, gen: torch.Generator):
+    """Paste a random box from a shuffled partner; returns (batch, partner targets, kept area)."""
+    n, _, size, _ = batch.shape
+    partner = torch.randperm(n, generator=gen)
+    lam = float(torch.rand(1, generator=gen).item())  # Beta(1, 1): uniform share kept
+    side = int(size * math.sqrt(1 - lam))
+    y0 = int(torch.randint(0, size - side + 1, (1,), generator=gen))
+    x0 = int(torch.randint(0, size - side + 1, (1,), generator=gen))
+    mixed = batch.clone()
+    mixed[:, :, y0 : y0 + side, x0 : x0 + side] = batch[partner, :, y0 : y0 + side, x0 : x0 + side]
+    return mixed, targets[partner], 1 - side * side / (size * size)
 
 
 def _geometric(x: torch.Tensor, name: str, amount: torch.Tensor) -> torch.Tensor:

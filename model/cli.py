@@ -127,7 +127,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from model.package import train_and_package
+    from model.pipeline import train_and_package
     from model.train import FROM_SCRATCH, TrainConfig
 
     if args.from_scratch and args.backbone:

@@ -1,4 +1,5 @@
-"""Package a trained model as ``model.tar.gz`` (SageMaker PyTorch serving layout) and load it.
+"""Package a trained, calibrated model as ``model.tar.gz`` (SageMaker PyTorch serving layout)
+and load it.
 
 Artifact layout::
 
@@ -14,7 +15,8 @@ every container start (sagemaker_inference.model_server._install_requirements), 
 a VPC without internet and slows every start; numpy, pillow and torch are in the PyTorch
 inference image already.
 
-Next to the artifact, ``train_and_package`` writes metrics.json, baseline.json and split.json.
+``package`` evaluates the model on the held-out split and writes, next to the artifact,
+metrics.json, baseline.json and split.json (model/pipeline.py runs train -> calibrate -> package).
 """
 
 from __future__ import annotations
@@ -36,16 +38,10 @@ import numpy as np
 import torch
 
 from model import inference
+from model.calibrate import Calibration
 from model.data import find_samples, load_images
 from model.metrics import DEFAULT_THRESHOLD, classification_report
-from model.train import (
-    TrainConfig,
-    TrainResult,
-    config_dict,
-    hardware,
-    predict_probabilities,
-    train,
-)
+from model.train import TrainResult, config_dict, hardware, predict_probabilities
 
 INFERENCE_SOURCE = Path(inference.__file__)
 WEIGHTS_MEMBER = inference.WEIGHTS_FILE
@@ -181,29 +177,26 @@ def write_untrained_artifact(
     return write_artifact(Path(path), model, metadata, {"labels": list(labels)})
 
 
-def train_and_package(
-    data: str | os.PathLike, out_dir: str | os.PathLike, config: TrainConfig,
-    *, evaluation_data: str | os.PathLike | None = None, threshold: float = DEFAULT_THRESHOLD,
-    progress: bool = True, sagemaker_layout: bool = False,
+def package(
+    result: TrainResult, calibration: Calibration, data_root: Path,
+    out_dir: str | os.PathLike, *, evaluation_data: str | os.PathLike | None = None,
+    threshold: float = DEFAULT_THRESHOLD, sagemaker_layout: bool = False,
 ) -> dict:
-    """Train, evaluate on the held-out split, write the artifact and its side files.
+    """Evaluate the calibrated model on the held-out split (or ``evaluation_data``), write the
+    artifact and its side files; ``data_root``: the folder the split's paths are relative to.
 
     ``sagemaker_layout``: SageMaker tars SM_MODEL_DIR itself, so write the artifact's members
     unpacked into ``out_dir`` instead of a model.tar.gz."""
     out = Path(out_dir)
-    samples = find_samples(data)
-    loaded = load_images(samples, progress=progress)
-    for path, error in loaded.skipped:
-        print(f"skipped unreadable image {path}: {error}", file=sys.stderr)
-    result = train(None, config, progress=progress, loaded=loaded)
+    loaded, config = result.data, result.config
     x_all = inference.to_tensor(loaded.images)
     held_out = result.split["validation"]
     if evaluation_data is not None:  # a separate validation channel (SageMaker)
         extra = load_images(find_samples(evaluation_data, labels=loaded.labels))
         eval_probs = predict_probabilities(result.model, inference.to_tensor(extra.images))
         eval_targets, eval_name = extra.targets, "validation channel"
-    elif result.cross_fitted is not None:  # the validation split also fitted the temperature
-        eval_probs = result.cross_fitted
+    elif calibration.cross_fitted is not None:  # the validation split also fitted it
+        eval_probs = calibration.cross_fitted
         eval_targets, eval_name = loaded.targets[held_out], "held-out validation split"
     else:
         eval_probs = predict_probabilities(result.model, x_all[held_out])
@@ -212,21 +205,22 @@ def train_and_package(
     baseline_idx = held_out if len(held_out) else result.split["calibration"]
     baseline_probs = predict_probabilities(result.model, x_all[baseline_idx])
     baseline = baseline_from(baseline_probs, result, baseline_idx, threshold)
+    train_seconds = result.train_seconds + calibration.seconds
     created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     metrics = {
         "evaluated_on": eval_name,
         **{k: v for k, v in report.items() if k not in ("risk_coverage", "reliability")},
-        "temperature": result.temperature,
-        "temperature_fitted_on": result.calibrated_on,
-        "metrics_temperature": ("cross-fitted" if result.cross_fitted is not None
+        "temperature": calibration.temperature,
+        "temperature_fitted_on": result.calibration_split,
+        "metrics_temperature": ("cross-fitted" if calibration.cross_fitted is not None
                                 and evaluation_data is None else "served"),
-        "train_seconds": round(result.train_seconds, 2),
+        "train_seconds": round(train_seconds, 2),
         "n_train": int(len(result.split["train"])),
         "n_calibration": int(len(result.split["calibration"])),
         "n_validation": int(len(held_out)),
         "skipped": [{"path": str(p), "error": e} for p, e in loaded.skipped],
         "seed": config.seed,
-        "precision": result.config.precision,
+        "precision": config.precision,
         "hardware": hardware(),
     }
     digest = hashlib.sha256(
@@ -237,14 +231,14 @@ def train_and_package(
         "input_size": int(loaded.images.shape[1]),
         "network": {"arch": config.arch, "widths": list(config.widths),
                     "members": config.members},
-        "temperature": result.temperature,
+        "temperature": calibration.temperature,
         "tta_flip": config.tta_flip,
         "threshold": threshold,
         "seed": config.seed,
-        "training_seconds": round(result.train_seconds, 2),
+        "training_seconds": round(train_seconds, 2),
         "metrics": {k: metrics[k] for k in ("evaluated_on", "n", "accuracy", "coverage",
                                              "covered_accuracy", "ece", "threshold")},
-        "config": config_dict(result.config),  # as trained ("auto" precision resolved)
+        "config": config_dict(config),  # as trained ("auto" precision resolved)
         "created": created,
         "model_version": f"{created[:10].replace('-', '')}-{digest}",
     }
@@ -255,7 +249,7 @@ def train_and_package(
         write_artifact(out / "model.tar.gz", result.model, metadata, baseline)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "baseline.json").write_text(json.dumps(baseline))
-    (out / "split.json").write_text(json.dumps(split_record(result, samples.root), indent=2))
+    (out / "split.json").write_text(json.dumps(split_record(result, data_root), indent=2))
     return {"metrics": metrics, "metadata": metadata, "out": str(out)}
 
 

@@ -17,8 +17,8 @@ backbone's own accuracy. The run writes, in ``--out``:
 - ``backbone.json``: provenance: the command, the config and seed, the corpus' SHA256, torch and
   numpy versions, the machine, the seconds it took, the held-out accuracy and the file's SHA256.
 
-``model.train`` fine-tunes from such a file (``TrainConfig.backbone``); the repository commits
-one (``model/backbones/``, see docs/model.md).
+``model.train`` fine-tunes from such a file (``TrainConfig.backbone``, read by its
+``load_backbone``); the repository commits one (``model/backbones/``, see docs/model.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.augment import augment
+from model.data import (
+    ChecksumMismatchError,
+    DataNotFoundError,
+    default_cache_dir,
+    stratified_split,
+)
 from model.inference import MEAN, STD, build_network, decode_image, to_tensor
+from model.train import training_precision
 
 CORPUS_ARCHIVE = "cifar10-train.tar.gz"  # the file in the shared data folder
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -112,8 +120,6 @@ def _check_sums(archive: Path, digest: str) -> None:
     for line in sums.read_text().splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("*") == archive.name and parts[0] != digest:
-            from model.data import ChecksumMismatchError
-
             raise ChecksumMismatchError(f"{archive}: SHA256 {digest}, SHA256SUMS says {parts[0]}")
 
 
@@ -132,8 +138,6 @@ def load_corpus(data: str | os.PathLike, cache_dir: str | os.PathLike | None = N
     """Decode a pretraining corpus: a ``.tar.gz`` of ``<...>/<class>/<image>`` files, a folder
     holding one (checked against its SHA256SUMS), or an unpacked ``<class>/<image>`` folder.
     Decoded arrays are cached (``$SCONES_CACHE`` or ``~/.cache/scones``), keyed by SHA256."""
-    from model.data import DataNotFoundError, default_cache_dir
-
     data = Path(data)
     if not data.exists():
         raise DataNotFoundError(f"pretraining data {data} does not exist")
@@ -210,12 +214,6 @@ def backbone_arrays(net: torch.nn.Module) -> dict[str, np.ndarray]:
             for k, v in net.state_dict().items() if k.startswith("features.")}
 
 
-def load_backbone(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A backbone .npz -> state_dict entries (``features.*``) for ``load_state_dict``."""
-    with np.load(path, allow_pickle=False) as arrays:
-        return {name: torch.from_numpy(arrays[name].copy()) for name in arrays.files}
-
-
 def backbone_widths(path: str | os.PathLike) -> list[int]:
     """Channels per stage of a ResNet-8 backbone file (stem, block 2, block 3 output)."""
     with np.load(path, allow_pickle=False) as arrays:
@@ -238,8 +236,6 @@ _MEAN, _STD = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 
 
 
 def holdout_split(targets: np.ndarray, fraction: float, seed: int):
-    from model.data import stratified_split
-
     holdout, _, train = stratified_split(targets, [fraction, 0.0], seed)
     return np.sort(holdout), np.sort(train)
 
@@ -281,8 +277,6 @@ def pretrain(data: str | os.PathLike, out: str | os.PathLike, config: PretrainCo
     backbone.json; returns the provenance record. ``stop_after_epochs`` stops early (after
     writing the checkpoint) to exercise resuming."""
     from tqdm import tqdm
-
-    from model.train import augment, training_precision
 
     torch.set_num_threads(config.threads)
     precision = training_precision(config.precision)

@@ -1,9 +1,8 @@
-"""Train the vehicle classifier: a small ensemble of ResNet-8 nets, calibrated.
+"""Train the vehicle classifier: a small ensemble of ResNet-8 nets (the training step).
 
     .venv/bin/scones train --data ../shared/data/cifar100-bicycle-motorcycle --out runs/model
     .venv/bin/scones train --data ... --out runs/scratch --from-scratch   # random initialization
-    # SageMaker script mode (reads SM_MODEL_DIR, SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION):
-    python -m model.train --epochs 60 --seed 0
+    # (both run the whole pipeline, train -> calibrate -> package: model/pipeline.py)
 
 Recipe (chosen on the held-out validation split and 5-fold CV, see docs/model.md): stratified
 split of the data into train / validation (and an optional calibration split); each member
@@ -13,17 +12,13 @@ weights with the longer FROM_SCRATCH recipe). It trains with TrivialAugment
 (model/augment.py), random crop (reflect pad), horizontal flip and cutout, CutMix on half the
 batches, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA of the weights
 (forward pass in bfloat16 where the CPU has it natively); the served model averages member
-logits over the image and its mirror, and a temperature fitted on the held-out images turns
-them into probabilities. When those are the validation images, the reported validation metrics
-score each half with the temperature fitted on the other half (cross-fitting), never with its
-own.
+logits over the image and its mirror. ``train`` returns it uncalibrated (temperature 1) with
+the split whose held-out images model/calibrate.py fits the temperature on.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import math
 import os
 import platform
@@ -35,9 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.augment import trivial_augment
+from model.augment import augment, cutmix
 from model.data import LoadedImages, find_samples, load_images, stratified_split
-from model.inference import MEAN, STD, CalibratedEnsemble, build_network, to_tensor
+from model.inference import CalibratedEnsemble, build_network, to_tensor
 
 # the committed backbone (`scones pretrain`, provenance next to it: docs/model.md)
 BACKBONE = "model/backbones/cifar10-resnet8-32-64-128.npz"
@@ -101,10 +96,15 @@ def backbone_path(name: str | os.PathLike) -> Path:
     return path if path.is_absolute() or path.exists() else REPO_ROOT / path
 
 
+def load_backbone(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A backbone .npz (``scones pretrain``) -> state_dict entries (``features.*``) for
+    ``load_state_dict``."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return {name: torch.from_numpy(arrays[name].copy()) for name in arrays.files}
+
+
 def load_pretrained(net: torch.nn.Module, name: str | os.PathLike) -> None:
     """Copy a backbone file's ``features.*`` weights into ``net`` (the head stays random)."""
-    from model.pretrain import load_backbone
-
     path = backbone_path(name)
     if not path.exists():
         raise FileNotFoundError(f"backbone {name} not found (looked at {path})")
@@ -148,58 +148,10 @@ class TrainResult:
     config: TrainConfig
     data: LoadedImages
     split: dict[str, np.ndarray]
-    temperature: float
     train_seconds: float
-    calibrated_on: str = "calibration"  # the split the served temperature was fitted on
-    # validation probabilities, cross-fitted, when the temperature was fitted on validation
-    cross_fitted: np.ndarray | None = None
+    calibration_split: str = "calibration"  # the held-out split to fit the temperature on
+    # ("calibration" when there is one, else "validation")
     history: list[dict] = field(default_factory=list)
-
-
-_MEAN, _STD = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
-
-
-def augment(batch: torch.Tensor, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """(TrivialAugment,) random crop (reflect pad), horizontal flip and cutout on a normalized
-    float batch (N, 3, S, S)."""
-    n, _, size, _ = batch.shape
-    if config.trivial_augment:  # its operations work on pixels in [0, 1]
-        batch = trivial_augment(batch * _STD + _MEAN, gen, config.trivial_augment_scale)
-        batch = (batch - _MEAN) / _STD
-    if config.crop_pad:
-        pad = config.crop_pad
-        padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-        rows = (dy[:, None] + torch.arange(size)[None, :])[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(size)[None, :])[:, None, None, :]
-        index = torch.arange(n)[:, None, None, None]
-        batch = padded[index, torch.arange(3)[None, :, None, None], rows, cols]
-    flip = torch.rand(n, generator=gen) < 0.5
-    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
-    if config.cutout:
-        cy = torch.randint(0, size, (n,), generator=gen)
-        cx = torch.randint(0, size, (n,), generator=gen)
-        grid = torch.arange(size)
-        half = config.cutout // 2
-        mask_y = (grid[None, :] - cy[:, None]).abs() < half + (config.cutout % 2)
-        mask_x = (grid[None, :] - cx[:, None]).abs() < half + (config.cutout % 2)
-        mask = mask_y[:, :, None] & mask_x[:, None, :]
-        batch = batch.masked_fill(mask[:, None], 0.0)
-    return batch
-
-
-def cutmix(batch: torch.Tensor, targets: torch.Tensor, gen: torch.Generator):
-    """Paste a random box from a shuffled partner; returns (batch, partner targets, kept area)."""
-    n, _, size, _ = batch.shape
-    partner = torch.randperm(n, generator=gen)
-    lam = float(torch.rand(1, generator=gen).item())  # Beta(1, 1): uniform share kept
-    side = int(size * math.sqrt(1 - lam))
-    y0 = int(torch.randint(0, size - side + 1, (1,), generator=gen))
-    x0 = int(torch.randint(0, size - side + 1, (1,), generator=gen))
-    mixed = batch.clone()
-    mixed[:, :, y0 : y0 + side, x0 : x0 + side] = batch[partner, :, y0 : y0 + side, x0 : x0 + side]
-    return mixed, targets[partner], 1 - side * side / (size * size)
 
 
 def train_member(
@@ -362,48 +314,14 @@ def _recompute_bn(net: torch.nn.Module, images: torch.Tensor, config: TrainConfi
     net.eval()
 
 
-def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """Temperature minimizing the negative log-likelihood (grid over log T, then refine)."""
-    def nll(t: float) -> float:
-        return F.cross_entropy(logits / t, targets).item()
-
-    grid = np.exp(np.linspace(math.log(0.05), math.log(20.0), 200))
-    best = min(grid, key=nll)
-    fine = np.exp(np.linspace(math.log(best) - 0.05, math.log(best) + 0.05, 41))
-    return float(min(fine, key=nll))
-
-
-def cross_fit_folds(targets: np.ndarray, folds: int = 2) -> np.ndarray:
-    """Fold number per image, stratified: each class's images are dealt out in turn."""
-    fold = np.zeros(len(targets), dtype=np.int64)
-    for cls in np.unique(targets):
-        members = np.flatnonzero(targets == cls)
-        fold[members] = np.arange(len(members)) % folds
-    return fold
-
-
-def cross_fitted_probabilities(logits: torch.Tensor, targets: torch.Tensor,
-                               folds: int = 2) -> np.ndarray:
-    """Probabilities of held-out images, each scored with a temperature fitted on the other
-    folds only, so metrics on the images that fit the served temperature stay honest."""
-    fold = torch.from_numpy(cross_fit_folds(targets.numpy(), folds))
-    probabilities = torch.zeros_like(logits)
-    for k in range(folds):
-        scored, fitting = fold == k, fold != k
-        if not scored.any():
-            continue
-        temperature = fit_temperature(logits[fitting], targets[fitting])
-        probabilities[scored] = torch.softmax(logits[scored] / temperature, dim=1)
-    return probabilities.numpy()
-
-
 def normalize(images: torch.Tensor, model: CalibratedEnsemble) -> torch.Tensor:
     return (images - model.mean) / model.std
 
 
 def train(data_path: str | os.PathLike | None, config: TrainConfig, progress: bool = True,
           loaded: LoadedImages | None = None) -> TrainResult:
-    """Load the data, split it, train ``config.members`` nets, fit the temperature."""
+    """Load the data, split it, train ``config.members`` nets; the model comes back
+    uncalibrated (temperature 1: model/calibrate.py fits it on ``calibration_split``)."""
     from tqdm import tqdm
 
     torch.set_num_threads(config.threads)
@@ -414,7 +332,7 @@ def train(data_path: str | os.PathLike | None, config: TrainConfig, progress: bo
     validation, calibration, train_idx = stratified_split(
         loaded.targets, fractions, config.split_seed
     )
-    calibrated_on = "calibration" if len(calibration) else "validation"
+    calibration_split = "calibration" if len(calibration) else "validation"
     fit_on = calibration if len(calibration) else validation
     if len(np.unique(loaded.targets[fit_on])) < len(loaded.labels):
         raise ValueError(
@@ -429,16 +347,9 @@ def train(data_path: str | os.PathLike | None, config: TrainConfig, progress: bo
               disable=not progress) as bar:
         members = train_members(x_train, y_all[train_idx], len(loaded.labels), config, bar)
     model = CalibratedEnsemble(members, 1.0, config.tta_flip).eval()
-    with torch.inference_mode():
-        logits = model.logits(x_all[fit_on])
-    temperature = fit_temperature(logits, y_all[fit_on])
-    cross_fitted = (cross_fitted_probabilities(logits, y_all[fit_on])
-                    if calibrated_on == "validation" else None)
-    model.temperature = temperature
     seconds = time.perf_counter() - start
     split = {"train": train_idx, "calibration": calibration, "validation": validation}
-    return TrainResult(model, config, loaded, split, temperature, seconds, calibrated_on,
-                       cross_fitted)
+    return TrainResult(model, config, loaded, split, seconds, calibration_split)
 
 
 def predict_probabilities(model: CalibratedEnsemble, images: torch.Tensor) -> np.ndarray:
@@ -457,43 +368,3 @@ def hardware() -> str:
 
 def config_dict(config: TrainConfig) -> dict:
     return asdict(config)
-
-
-# --------------------------------------------------------------------------- script mode
-
-
-def sagemaker_main(argv: list[str] | None = None) -> int:
-    """SageMaker script-mode entry: hyperparameters as arguments, data and output from SM_*."""
-    from model.package import train_and_package
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "runs/model"))
-    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
-    parser.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
-    for name, value in asdict(TrainConfig()).items():
-        if isinstance(value, list):
-            parser.add_argument(f"--{name.replace('_', '-')}", type=int, nargs="+", default=value)
-        elif isinstance(value, bool):
-            parser.add_argument(f"--{name.replace('_', '-')}", type=_bool, default=value)
-        else:
-            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    parser.add_argument("--from-scratch", type=_bool, default=False,
-                        help="the from-scratch recipe (FROM_SCRATCH) under the arguments given")
-    args = parser.parse_args(argv)
-    if not args.train:
-        parser.error("--train (or SM_CHANNEL_TRAIN) is required")
-    defaults = asdict(TrainConfig())
-    given = {k: getattr(args, k) for k in defaults if getattr(args, k) != defaults[k]}
-    config = TrainConfig(**{**(FROM_SCRATCH if args.from_scratch else {}), **given})
-    summary = train_and_package(args.train, args.model_dir, config,
-                                evaluation_data=args.validation, sagemaker_layout=True)
-    print(json.dumps(summary["metrics"], indent=2))
-    return 0
-
-
-def _bool(text: str) -> bool:
-    return str(text).lower() in ("1", "true", "yes", "on")
-
-
-if __name__ == "__main__":
-    raise SystemExit(sagemaker_main())

@@ -73,7 +73,7 @@ def ensure_model(model: Path, data: Path, epochs: int | None) -> bool:
     """Train into model's folder when it does not exist; True when it trained."""
     if model.exists():
         return False
-    from model.package import train_and_package
+    from model.pipeline import train_and_package
     from model.train import TrainConfig
 
     print(f"no model at {model}: training one on {data}", file=sys.stderr)

@@ -18,12 +18,12 @@ from PIL import Image
 from model.pretrain import (
     PretrainConfig,
     backbone_widths,
-    load_backbone,
     load_corpus,
     pretrain,
     sha256_file,
     write_npz,
 )
+from model.train import load_backbone
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = PretrainConfig(epochs=2, widths=[8, 8, 16], batch_size=8, holdout_fraction=0.2,

@@ -102,7 +102,7 @@ def test_training_is_deterministic_with_a_seed(image_folder, tmp_path):
 def test_sagemaker_script_mode_reads_sm_environment(list_dataset, image_folder, tmp_path,
                                                     monkeypatch, capsys):
     # GIVEN SageMaker's environment: model dir and train/validation channels
-    from model.train import sagemaker_main
+    from model.pipeline import sagemaker_main
 
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "sm_model"))
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(image_folder))

@@ -7,18 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from model.augment import augment
+from model.calibrate import cross_fit_folds, cross_fitted_probabilities, fit_temperature
 from model.data import LoadedImages
-from model.train import (
-    TrainConfig,
-    augment,
-    cross_fit_folds,
-    cross_fitted_probabilities,
-    fit_temperature,
-    train,
-    train_member,
-    train_members,
-    training_precision,
-)
+from model.train import TrainConfig, train, train_member, train_members, training_precision
 
 
 def test_temperature_fit_recovers_a_known_temperature():
