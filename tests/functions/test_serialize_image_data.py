@@ -6,6 +6,8 @@ import base64
 
 import pytest
 
+from scones.local.lambdas import load_handler
+
 FUNCTION = "SerializeImageDataFunction"
 
 
@@ -53,13 +55,15 @@ def test_large_image_goes_by_s3_reference(load_function, s3, bucket, large_png):
 
 
 def test_image_just_at_the_inline_limit_stays_inline(load_function, s3, bucket, make_image):
-    # GIVEN a PNG and an inline limit equal to its size (INLINE_IMAGE_MAX_BYTES from the template)
+    # GIVEN a PNG, and the function with an inline limit of exactly its size, then one byte less
     data = make_image("PNG", (64, 64), noise=True)
     s3.put_object(Bucket=bucket, Key="k.png", Body=data)
-    invoke = load_function(FUNCTION)
-    assert int(invoke.env["INLINE_IMAGE_MAX_BYTES"]) >= len(data)
-    # WHEN serialized  THEN inline
-    assert invoke(workflow_input(bucket, "k.png")).payload["transport"] == "inline"
+    spec = load_function(FUNCTION).spec
+    at_limit = load_handler(spec, {"INLINE_IMAGE_MAX_BYTES": str(len(data))})
+    below = load_handler(spec, {"INLINE_IMAGE_MAX_BYTES": str(len(data) - 1)})
+    # WHEN serialized  THEN inline at the limit, by S3 reference one byte over it
+    assert at_limit(workflow_input(bucket, "k.png")).payload["transport"] == "inline"
+    assert below(workflow_input(bucket, "k.png")).payload["transport"] == "s3"
 
 
 def test_jpeg_is_recognised_by_bytes_not_name(load_function, s3, bucket, make_image):

@@ -70,7 +70,6 @@ def test_record_is_sagemakers_format_field_by_field(endpoint_server, runtime_cli
         "observedContentType": "application/json", "mode": "OUTPUT",
         "data": body.decode(), "encoding": "JSON",
     }
-    assert isinstance(record["captureData"]["endpointOutput"]["data"], str)
     metadata = record["eventMetadata"]
     assert set(metadata) == {"eventId", "inferenceTime"}
     assert str(uuid.UUID(metadata["eventId"])) == metadata["eventId"]
@@ -124,9 +123,8 @@ def test_sampling_percentage_is_honoured(tmp_path):
     # WHEN 2000 requests ask whether to capture
     draws = [writer.sampled() for _ in range(2000)]
     writer.close()
-    # THEN each draw follows the rule and about a quarter are sampled
+    # THEN each draw follows the rule: captured exactly when the draw is under 25%
     assert draws == [expected.random() * 100.0 < 25.0 for _ in range(2000)]
-    assert 400 < sum(draws) < 600
     never = CaptureWriter(CaptureConfig(str(tmp_path), "ep", sampling_percentage=0))
     assert never.sampled() is False
     never.close()
