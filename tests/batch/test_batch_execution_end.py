@@ -2,7 +2,7 @@
 
 moto 5.2.5 writes an execution's end on its worker thread field by field (status first, then
 output or error/cause) while DescribeExecution reads from other threads: the batch's
-``startExecution.sync:2`` poller, ``LocalStack.wait``. A poll in between once made a batch
+``startExecution.sync:2`` poller, ``LocalStack.wait``. A poll in between would make a batch
 count a good image as failed (``LocalItemFailureUnknown``), at random and mostly under CPU
 load. These tests widen that moment to 0.6 s (longer than moto's 0.5 s ``.sync`` poll), so a
 torn read is certain unless the local stack makes the end atomic (scones.local.stack
