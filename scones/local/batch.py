@@ -1,8 +1,6 @@
 """`scones run --batch DIR`: the batch state machine over a folder, on this machine.
 
-Starts the local endpoint and stack (:func:`scones.local.runner.local_runtime`) with the
-issue-6 additions (:class:`scones.local.events.LocalEvents`: the batch state machine, real
-ResultWriter files, EventBridge rules), uploads every image of the folder under one prefix,
+Starts the local endpoint and stack (:func:`scones.local.runner.local_runtime`), uploads every image of the folder under one prefix,
 starts ONE ``BatchClassificationStateMachine`` execution over that prefix and waits for it.
 Its Distributed Map runs the per-image workflow once per image; the summary comes from the
 batch's last state (BatchSummaryFunction). Each image's record is then read from its own
@@ -20,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scones.local.events import LocalEvents
 from scones.local.runner import (
     DEFAULT_CAPTURE_DIR,
     DEFAULT_MODEL,
@@ -29,7 +26,7 @@ from scones.local.runner import (
     find_images,
     local_runtime,
 )
-from scones.local.stack import ExecutionResult, LocalStack
+from scones.local.stack import BATCH_STATE_MACHINE, ExecutionResult, LocalStack
 
 BATCH_PREFIX = "batches"
 DEFAULT_BATCH_CONCURRENCY = 20
@@ -72,12 +69,12 @@ def batch_images(directory: str | Path) -> list[tuple[str, str]]:
             for image in find_images([directory])]
 
 
-def wait_with_progress(events: LocalEvents, arn: str, batch_input: dict, total: int, *,
+def wait_with_progress(stack: LocalStack, arn: str, batch_input: dict, total: int, *,
                        timeout: float, progress: bool) -> ExecutionResult:
     """Wait for the batch, showing how many per-image workflows have finished."""
     from tqdm import tqdm
 
-    stack = events.stack
+    events = stack.events
     sfn, deadline = stack.client("stepfunctions"), time.monotonic() + timeout
     already = events.ended[stack.state_machine_arn]
     with tqdm(total=total, desc="batch", unit="img", disable=not progress,
@@ -94,7 +91,7 @@ def wait_with_progress(events: LocalEvents, arn: str, batch_input: dict, total: 
 
 def read_outcomes(stack: LocalStack, summary: dict) -> tuple[list[dict], list[dict]]:
     """The per-image outcomes and item failures from the batch's ResultWriter files."""
-    from scones_shared.batch import read_results  # the shared layer (importable once started)
+    from scones_domain.batch import read_results
 
     s3 = stack.client("s3")
 
@@ -142,16 +139,16 @@ def run_batch(
     images = batch_images(directory)
     parameters = {"BatchMaxConcurrency": concurrency, "ModelVersion": model_version(model)}
     with local_runtime(model, capture=capture, threshold=threshold, lambda_log=lambda_log,
-                       parameters=parameters) as (_server, stack), LocalEvents(stack) as events:
+                       parameters=parameters) as (_server, stack):
         prefix = f"{BATCH_PREFIX}/{uuid.uuid4().hex[:8]}/"
         for image, relative in images:
             stack.upload(image, prefix + relative)
         started = time.perf_counter()
         batch_input = {"s3_bucket": stack.bucket, "prefix": prefix}
         arn = stack.client("stepfunctions").start_execution(
-            stateMachineArn=events.batch_state_machine_arn,
+            stateMachineArn=stack.state_machine(BATCH_STATE_MACHINE),
             name=f"batch-{uuid.uuid4()}", input=json.dumps(batch_input))["executionArn"]
-        execution = wait_with_progress(events, arn, batch_input, len(images),
+        execution = wait_with_progress(stack, arn, batch_input, len(images),
                                        timeout=timeout, progress=progress)
         seconds = time.perf_counter() - started
         if not execution.succeeded:

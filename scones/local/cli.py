@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     invoke.add_argument("--upload", action="append", default=[], metavar="FILE[=KEY]",
                         help="put FILE into the bucket as KEY (default: the event's key)")
     invoke.add_argument("--bucket", default=None,
-                        help="local bucket name (default: the event's, else scones-local-images)")
+                        help="local bucket name (default: the event's, else the stack's ImageBucket)")
     invoke.add_argument("--model", default=DEFAULT_MODEL,
                         help="served for functions that call the endpoint")
     invoke.set_defaults(func=invoke_command)
@@ -87,9 +87,9 @@ def _fail(message: str) -> int:
 
 
 def _template_endpoint_name() -> str:
-    from scones.local.stack import load_local_app
+    from scones.local.deploy import parameter_defaults
 
-    return load_local_app().parameters["EndpointName"]
+    return parameter_defaults()["EndpointName"]
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -219,24 +219,20 @@ def invoke_command(args: argparse.Namespace) -> int:
         quiet_interpreter_logs,
         require_model,
     )
-    from scones.local.stack import (
-        DEFAULT_BUCKET,
-        LocalStack,
-        UnknownFunctionError,
-        load_local_app,
-    )
+    from scones.local.deploy import describe
+    from scones.local.stack import LocalStack, UnknownFunctionError
 
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text()
         event = json.loads(text)
     except (OSError, ValueError) as exc:
         return _fail(f"cannot read event {args.event}: {exc}")
-    app = load_local_app()
+    app = describe()
     if args.function not in app.functions:
         return _fail(f"{args.function!r} is not a function of template.yaml; "
                      f"choose one of {', '.join(sorted(app.functions))}")
     event_bucket, event_key = event_location(event)
-    bucket = args.bucket or event_bucket or DEFAULT_BUCKET
+    bucket = args.bucket or event_bucket
     uploads = [_parse_upload(spec, event_key) for spec in args.upload]
     for file, _ in uploads:
         if not file.is_file():
@@ -255,7 +251,7 @@ def invoke_command(args: argparse.Namespace) -> int:
                 parameters={"EndpointName": name}) as stack:
             for file, key in uploads:
                 stack.upload(file, key)
-                print(f"uploaded {file} to s3://{bucket}/{key}", file=sys.stderr)
+                print(f"uploaded {file} to s3://{stack.bucket}/{key}", file=sys.stderr)
             failed, payload = stack.invoke_function(args.function, event)
     except UnknownFunctionError as exc:
         return _fail(str(exc))

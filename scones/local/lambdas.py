@@ -2,11 +2,10 @@
 
 Stable API (used by the local runtime, the CLI and the tests)::
 
+    from scones.local.deploy import describe
     from scones.local.lambdas import load_handler
-    from scones.local.template import load_app
 
-    app = load_app(resource_names={"ImageBucket": "local-images"})
-    spec = app.functions["FilterLowConfidenceFunction"]
+    spec = describe().functions["FilterLowConfidenceFunction"]   # a deployed Function
     invoke = load_handler(spec, extra_env={"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url})
     result = invoke({"bucket": ..., "label": ..., ...})   # -> InvokeResult
     result.failed      # True when the handler raised
@@ -57,7 +56,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from scones.local.template import FunctionSpec
+from scones.local.deploy import Function
 
 ENV_LOCK = threading.RLock()
 _MODULE_COUNTER = itertools.count(1)
@@ -80,14 +79,14 @@ def environment(variables: Mapping[str, str]) -> Iterator[None]:
 
 
 def runtime_environment(
-    spec: FunctionSpec, extra_env: Mapping[str, str] | None = None
+    spec: Function, extra_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The variables a function sees: the template's, the runtime's, then ``extra_env``."""
     return {
-        "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
         **spec.environment,
         **(extra_env or {}),
     }
@@ -151,7 +150,7 @@ def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
 class LocalFunction:
     """A loaded handler; call it with an event to get an :class:`InvokeResult`."""
 
-    def __init__(self, spec: FunctionSpec, module: ModuleType, env: dict[str, str]):
+    def __init__(self, spec: Function, module: ModuleType, env: dict[str, str]):
         self.spec = spec
         self.module = module
         self.env = env
@@ -163,7 +162,7 @@ class LocalFunction:
     def invoke(self, event: Any) -> InvokeResult:
         request_id = str(uuid.uuid4())
         context = LambdaContext(
-            function_name=self.spec.function_name,
+            function_name=self.spec.name,
             invoked_function_arn=self.spec.arn,
             memory_limit_in_mb=self.spec.memory_size,
             aws_request_id=request_id,
@@ -207,7 +206,7 @@ def make_layers_importable(layer_dirs: tuple[Path, ...]) -> None:
             sys.path.append(text)
 
 
-def load_handler(spec: FunctionSpec, extra_env: Mapping[str, str] | None = None) -> LocalFunction:
+def load_handler(spec: Function, extra_env: Mapping[str, str] | None = None) -> LocalFunction:
     """Import the function's module fresh (a cold start) and return a callable invoker."""
     if not spec.module_path.is_file():
         raise FileNotFoundError(f"{spec.logical_id}: handler module {spec.module_path} not found")

@@ -24,7 +24,6 @@ from typing import Any, TextIO
 
 from scones.local.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
 from scones.local.stack import (
-    DEFAULT_BUCKET,
     ExecutionResult,
     ExecutionTimeoutError,
     LocalStack,
@@ -111,7 +110,7 @@ def local_runtime(
     capture: str | None = str(DEFAULT_CAPTURE_DIR),
     threshold: float | None = None,
     endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-    bucket: str = DEFAULT_BUCKET,
+    bucket: str | None = None,
     lambda_log: str | Path | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> Iterator[tuple[EndpointServer, LocalStack]]:

@@ -28,21 +28,20 @@ from moto import mock_aws
 from PIL import Image
 
 from scones.local.lambdas import LocalFunction, load_handler
-from scones.local.template import SamApp, load_app
+from scones.local.deploy import Deployment, describe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "events"
-BUCKET = "scones-test-images"
 MOTO_CONFIG = {"core": {"passthrough": {"services": ["sagemaker-runtime"]}}}
 
 
-def app_for(**parameters) -> SamApp:
-    """The template resolved with these parameter overrides and the test bucket."""
-    return load_app(
-        REPO_ROOT / "template.yaml",
-        parameters=parameters,
-        resource_names={"ImageBucket": BUCKET},
-    )
+def app_for(**parameters) -> Deployment:
+    """The template deployed (in a moto of its own) with these parameter overrides."""
+    return describe(REPO_ROOT / "template.yaml", parameters=parameters)
+
+
+# the stack's ImageBucket: the name CloudFormation gives it, which the functions' IMAGE_BUCKET holds
+BUCKET = app_for().resources["ImageBucket"]
 
 
 def _load_event(name: str) -> dict:

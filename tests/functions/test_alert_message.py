@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from scones.local.lambdas import load_handler
-from scones.local.template import load_app
+from scones.local.deploy import describe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +34,7 @@ def status_change(status: str, execution_input, error=None, cause=None) -> dict:
 @pytest.fixture
 def alerts(aws):
     """The function (environment from the template) and a queue subscribed to its topic."""
-    spec = load_app(REPO_ROOT / "template.yaml", resource_names={"ImageBucket": "images"}
-                    ).functions["AlertMessageFunction"]
+    spec = describe(REPO_ROOT / "template.yaml").functions["AlertMessageFunction"]
     topic_arn = spec.environment["ALERT_TOPIC_ARN"]
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     assert sns.create_topic(Name=topic_arn.rsplit(":", 1)[1])["TopicArn"] == topic_arn

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scones.local.lambdas import load_handler
-from scones.local.template import FunctionSpec
+from scones.local.deploy import Function
 
 HANDLER = textwrap.dedent(
     """\
@@ -44,12 +44,14 @@ HANDLER = textwrap.dedent(
 )
 
 
-def make_spec(tmp_path: Path, name: str, colour: str) -> FunctionSpec:
+def make_spec(tmp_path: Path, name: str, colour: str) -> Function:
     code_dir = tmp_path / name
     code_dir.mkdir()
     (code_dir / "app.py").write_text(HANDLER)
-    return FunctionSpec(
+    return Function(
         logical_id=name,
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
         code_dir=code_dir,
         handler="app.lambda_handler",
         environment={"COLOUR": colour},
@@ -58,8 +60,6 @@ def make_spec(tmp_path: Path, name: str, colour: str) -> FunctionSpec:
         memory_size=256,
         runtime="python3.13",
         architectures=("arm64",),
-        function_name=name,
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
     )
 
 
@@ -155,9 +155,9 @@ def test_missing_configuration_fails_at_import_like_a_cold_start(load_function):
     # environment might not)
     from dataclasses import replace
 
-    from scones.local.template import load_app
+    from scones.local.deploy import describe
 
-    spec = load_app(resource_names={"ImageBucket": "b"}).functions["FilterLowConfidenceFunction"]
+    spec = describe().functions["FilterLowConfidenceFunction"]
     broken = replace(spec, environment={**spec.environment, "CONFIDENCE_THRESHOLD": "high"})
     # WHEN loaded  THEN the named configuration error, at import (Lambda's Init phase)
     with pytest.raises(Exception) as caught:

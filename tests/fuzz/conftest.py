@@ -1,7 +1,7 @@
-"""Fixtures of the property-based (hypothesis) tests: bounded time, bounded memory.
+"""Fixtures of the property-based (hypothesis) tests: a fixed number of examples, bounded memory.
 
-Each property runs a fixed number of examples with a per-example deadline (``FUZZ`` in
-fuzzing.py), so the whole folder stays at a few seconds in CI. The functions' layer package
+Each property runs a fixed number of examples (``FUZZ`` in fuzzing.py), so the whole folder
+stays at a few seconds in CI. The functions' layer package
 (scones_domain) is installed with the project; model/inference.py is imported as the
 artifact's code is.
 """
@@ -15,10 +15,10 @@ import pytest
 
 from scones.local.lambdas import load_handler
 from scones.local.runner import function_stdout_to
-from scones.local.template import load_app
+from scones.local.deploy import describe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = load_app(REPO_ROOT / "template.yaml", resource_names={"ImageBucket": "scones-fuzz-images"})
+APP = describe(REPO_ROOT / "template.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""The local stack itself, on a small fixture app (fixtures/flaky_app): the moto seam, the
-functions moto holds, environments, retries and failures read from the history, timeouts."""
+"""The local stack itself, on a small fixture app (fixtures/flaky_app): the moto version the
+adapter is written for, the functions CloudFormation created, environments, retries and
+failures read from the history, timeouts."""
 
 from __future__ import annotations
 
@@ -8,14 +9,9 @@ import json
 
 import pytest
 
-from scones.local import stack as stack_module
-from scones.local.stack import (
-    ExecutionTimeoutError,
-    LocalStack,
-    MotoSeamChangedError,
-    UnknownFunctionError,
-    check_moto_seam,
-)
+from scones.local import moto_adapter
+from scones.local.moto_adapter import MotoChangedError, check_moto
+from scones.local.stack import ExecutionTimeoutError, LocalStack, UnknownFunctionError
 
 
 @pytest.fixture
@@ -31,14 +27,14 @@ def test_moto_seam_is_the_one_we_patch():
     from moto.awslambda.responses import LambdaResponse
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    # THEN version and signature are exactly what stack.py patches (fails loudly on upgrade)
+    # THEN version and signature are exactly what the adapter patches (fails loudly on upgrade)
     assert moto.__version__ == "5.2.5"
     params = tuple(inspect.signature(LambdaSimpleBackend.invoke).parameters)
-    assert params == stack_module.SEAM_PARAMETERS
+    assert params == moto_adapter.INVOKE_PARAMETERS
     # AND moto's Invoke API still calls it with those five arguments
     assert ("self.backend.invoke(\n            function_name, qualifier, self.body, self.headers, "
             "response_headers\n        )") in inspect.getsource(LambdaResponse.invoke)
-    check_moto_seam()
+    check_moto()
 
 
 def test_a_changed_seam_is_refused(monkeypatch):
@@ -46,21 +42,24 @@ def test_a_changed_seam_is_refused(monkeypatch):
     import moto
 
     monkeypatch.setattr(moto, "__version__", "9.9.9")
-    with pytest.raises(MotoSeamChangedError, match="Pin moto==5.2.5"):
-        check_moto_seam()
+    with pytest.raises(MotoChangedError, match="Pin moto==5.2.5"):
+        check_moto()
 
 
 def test_functions_are_real_moto_functions_with_merged_environment(flaky_stack):
     # GIVEN the fixture stack WHEN moto's Lambda API lists the functions
     functions = {f["FunctionName"]: f for f in
                  flaky_stack.client("lambda").list_functions()["Functions"]}
-    # THEN each was created from the template, Globals env merged with its own
-    assert set(functions) == {"FlakyFunction", "ShoutFunction"}
-    flaky = functions["FlakyFunction"]
+    # THEN each was created by CloudFormation from the transformed template, named as
+    # CloudFormation names it, Globals env merged with its own
+    names = {f.logical_id: f.name for f in flaky_stack.deployment.functions.values()}
+    assert set(functions) == set(names.values())
+    assert names["FlakyFunction"].startswith("scones-local-FlakyFunction-")
+    flaky = functions[names["FlakyFunction"]]
     assert flaky["Runtime"] == "python3.13" and flaky["Handler"] == "app.lambda_handler"
     assert flaky["Environment"]["Variables"]["GREETING"] == "hello"
     assert flaky["Environment"]["Variables"]["FAIL_TIMES"] == "1"
-    assert "FAIL_TIMES" not in functions["ShoutFunction"]["Environment"]["Variables"]
+    assert "FAIL_TIMES" not in functions[names["ShoutFunction"]]["Environment"]["Variables"]
 
 
 def test_retries_and_output_are_read_from_the_history(flaky_stack):
@@ -70,7 +69,7 @@ def test_retries_and_output_are_read_from_the_history(flaky_stack):
     # THEN it succeeds after one retry, with the handlers' output and the env they saw
     assert result.status == "SUCCEEDED"
     assert result.output == {"word": "BIKE", "greeting": "hello", "calls": 2,
-                             "function": "ShoutFunction"}
+                             "function": flaky_stack.deployment.functions["ShoutFunction"].name}
     assert result.retries == {"Flaky": 1}
     assert result.states == ["Flaky", "Shout"]
     assert result.error is None and result.failed_state is None
@@ -110,7 +109,7 @@ def test_invoke_function_goes_through_the_lambda_api(flaky_stack):
     ok = flaky_stack.invoke_function("ShoutFunction", {"word": "moped"})
     failed = flaky_stack.invoke_function("ShoutFunction", {"word": "motorcycles!"})
     # THEN its response, or the Lambda error shape with failed=True, comes back
-    assert ok == (False, {"word": "MOPED", "function": "ShoutFunction"})
+    assert ok == (False, {"word": "MOPED", "function": flaky_stack.deployment.functions["ShoutFunction"].name})
     assert failed[0] is True and failed[1]["errorType"] == "WordTooLongError"
     with pytest.raises(UnknownFunctionError, match="ShoutFunction"):
         flaky_stack.invoke_function("NoSuchFunction", {})
@@ -128,7 +127,7 @@ def test_upload_puts_the_file_in_the_stacks_bucket(flaky_stack, tmp_path):
 def test_tables_queues_and_topics_are_created_and_referenced(flaky_stack):
     # GIVEN the fixture template's table, queue and topic
     env = flaky_stack.client("lambda").get_function_configuration(
-        FunctionName="ShoutFunction")["Environment"]["Variables"]
+        FunctionName=flaky_stack.deployment.functions["ShoutFunction"].name)["Environment"]["Variables"]
     # WHEN the stack started THEN each exists in moto under the name !Ref gave the function
     assert flaky_stack.client("dynamodb").describe_table(
         TableName=env["WORDS_TABLE"])["Table"]["TableArn"] == env["WORDS_TABLE_ARN"]

@@ -35,7 +35,7 @@ from scones.local.capture import CaptureConfig, CaptureWriter
 from scones.local.endpoint import start_endpoint
 from scones.local.runner import function_stdout_to, quiet_interpreter_logs
 from scones.local.stack import LocalStack
-from scones.local.template import load_app
+from scones.local.deploy import describe
 
 REPO = Path(__file__).resolve().parents[2]
 INLINE_HOP = {("TaskSucceeded", "SerializeImageData"), ("TaskStateExited", "SerializeImageData"),
@@ -151,7 +151,7 @@ SECRET_VALUE = re.compile(r"AKIA[0-9A-Z]{16}|-----BEGIN|[A-Za-z0-9/+]{40}")
 
 def test_no_secrets_in_the_functions_environment():
     # GIVEN every function of the template with its resolved environment (Globals + own)
-    app = load_app(REPO / "template.yaml", resource_names={"ImageBucket": "scones-images"})
+    app = describe(REPO / "template.yaml")
     # THEN no variable is named like a secret or holds a key-shaped value
     for spec in app.functions.values():
         for name, value in spec.environment.items():

@@ -1,0 +1,555 @@
+"""Every adaptation of moto the local runtime makes, one small function per gap.
+
+Checked against moto 5.2.5 (:func:`check_moto`). Where moto does the job it is used as it is:
+CloudFormation ``create_stack`` (names, ``Ref``/``GetAtt``/``Sub``, conditions, functions,
+tables, queues, topics, rules, roles), S3 "Object Created" events into EventBridge, rule
+pattern matching, the Step Functions interpreter, ``.waitForTaskToken``. Each function below
+names what moto lacks and the test that shows the adapted behaviour matches AWS. This is the
+only module that imports moto's private modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import re
+import threading
+import uuid
+import warnings
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+from unittest import mock
+
+MOTO_VERSION = "5.2.5"
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "core": {"passthrough": {"services": ["sagemaker-runtime"]}},
+}
+INVOKE_PARAMETERS = ("self", "function_name", "qualifier", "body", "headers", "response_headers")
+SUBSTITUTION_OUTPUT = "LocalSubstitution"  # prefix of the outputs added for DefinitionSubstitutions
+STATUS_CHANGE = "Step Functions Execution Status Change"
+_PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
+_INPUT_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
+_INPUT_PATH = re.compile(r"^\$(\.[A-Za-z0-9_-]+)*$")
+
+
+class AdapterError(Exception):
+    """moto or the template is not what this module adapts."""
+
+
+class MotoChangedError(AdapterError):
+    """moto is not the version, or its internals not the shape, this module was written for."""
+
+
+class InvalidParameterValue(AdapterError):
+    """A parameter value breaks the template's constraints or names no parameter."""
+
+
+class UnresolvedSubstitution(AdapterError):
+    """An ASL ``${Name}`` placeholder has no DefinitionSubstitutions entry."""
+
+
+class UnsupportedTargetError(AdapterError):
+    """A rule target is neither a state machine, a topic, a function nor what moto delivers."""
+
+
+class InvalidInputPathError(AdapterError):
+    """An InputPathsMap value is not a simple ``$.a.b`` path."""
+
+
+def check_moto() -> None:
+    """Fail loudly when moto is not the version whose internals the patches below reach into."""
+    import moto
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    params = tuple(inspect.signature(LambdaSimpleBackend.invoke).parameters)
+    if moto.__version__ != MOTO_VERSION or params != INVOKE_PARAMETERS:
+        raise MotoChangedError(
+            f"moto {moto.__version__} (LambdaSimpleBackend.invoke{params}): the local runtime "
+            f"adapts moto {MOTO_VERSION}. Pin moto=={MOTO_VERSION} or update "
+            "scones/local/moto_adapter.py.")
+
+
+# --------------------------------------------------------------------------- deploying
+
+
+def as_text(value: Any) -> str:
+    """CloudFormation hands every parameter value over as text."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def check_parameters(template: dict, overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Every parameter's value (defaults updated with ``overrides``), checked.
+
+    moto's CloudFormation ignores AllowedValues, AllowedPattern, MinValue and MaxValue; AWS
+    rejects the stack. Test: tests/batch/test_batch_template.py (tolerated-failure bounds)."""
+    declared = template.get("Parameters") or {}
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise InvalidParameterValue(f"unknown parameter(s) {unknown}; declared: {sorted(declared)}")
+    values = {}
+    for name, rule in declared.items():
+        if name not in overrides and "Default" not in rule:
+            raise InvalidParameterValue(f"parameter {name} has no default: give it a value")
+        value = values[name] = as_text(overrides[name] if name in overrides else rule["Default"])
+        allowed = rule.get("AllowedValues")
+        if allowed is not None and value not in [as_text(a) for a in allowed]:
+            raise InvalidParameterValue(f"{name}={value!r} is not one of {allowed}")
+        if "AllowedPattern" in rule and not re.fullmatch(rule["AllowedPattern"], value):
+            raise InvalidParameterValue(f"{name}={value!r} does not match {rule['AllowedPattern']}")
+        if rule.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise InvalidParameterValue(f"{name}={value!r} is not a number") from None
+            if "MinValue" in rule and number < float(rule["MinValue"]):
+                raise InvalidParameterValue(f"{name}={value} < MinValue {rule['MinValue']}")
+            if "MaxValue" in rule and number > float(rule["MaxValue"]):
+                raise InvalidParameterValue(f"{name}={value} > MaxValue {rule['MaxValue']}")
+    return values
+
+
+@contextlib.contextmanager
+def unsupported_resources_skipped() -> Iterator[None]:
+    """moto's CloudFormation skips, with a warning each, the resources it does not model:
+    ``AWS::CloudWatch::Alarm``, ``AWS::Lambda::EventInvokeConfig`` and the bucket, queue and
+    topic policies. None of them changes what runs locally (alarms are evaluated by
+    ``scones monitor``; policies are checked by cfn-lint and checkov in ``make lint``), so the
+    warnings are silenced while the stack is created. Test: tests/local/test_deploy.py."""
+    logger = logging.getLogger("moto.cloudformation.parsing")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def seed_physical_names(stack_name: str) -> None:
+    """CloudFormation names unnamed resources ``<stack>-<LogicalId>-<random>``; moto draws the
+    suffix from its own generator, seeded here per stack so a local stack's names repeat from
+    run to run (printed URIs and records stay comparable). Test: tests/local/test_deploy.py."""
+    from moto.moto_api._internal import mock_random
+
+    mock_random.seed(zlib.crc32(stack_name.encode()))
+
+
+def with_substitution_outputs(cfn: dict) -> dict:
+    """The transformed template plus one output per DefinitionSubstitutions value and state
+    machine role, so that moto's CloudFormation resolves them (see create_state_machines)."""
+    outputs = cfn.setdefault("Outputs", {})
+    for logical_id, resource in cfn["Resources"].items():
+        if resource["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        properties = resource["Properties"]
+        values = {"RoleArn": properties["RoleArn"],
+                  **{f"_{k}": v for k, v in (properties.get("DefinitionSubstitutions") or {}).items()}}
+        for key, value in values.items():
+            outputs[f"{SUBSTITUTION_OUTPUT}{logical_id}{key}"] = {"Value": value}
+    return cfn
+
+
+def is_substitution_output(key: str) -> bool:
+    return key.startswith(SUBSTITUTION_OUTPUT)
+
+
+def substitute_definition(definition: str, substitutions: Mapping[str, str]) -> str:
+    """Fill ``${Name}`` placeholders as DefinitionSubstitutions does; a missing one raises."""
+    missing = set(_PLACEHOLDER.findall(definition)) - set(substitutions)
+    if missing:
+        raise UnresolvedSubstitution(f"ASL placeholders without a substitution: {sorted(missing)}")
+    return _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], definition)
+
+
+class CreatedStateMachine(NamedTuple):
+    logical_id: str
+    name: str
+    arn: str
+    type: str
+    definition: str
+    substitutions: dict[str, str]
+
+
+def create_state_machines(cfn: dict, resources: Mapping[str, str], outputs: Mapping[str, str],
+                          region: str) -> list[CreatedStateMachine]:
+    """Create the template's state machines where the ASL interpreter runs them.
+
+    moto's CloudFormation ignores ``DefinitionS3Location``, ``DefinitionSubstitutions`` and
+    ``StateMachineType`` and puts the machine in a backend the interpreter does not execute.
+    Here each is created through the Step Functions API under the name and ARN the stack gave
+    it, with its packaged ASL and the substitutions moto resolved as outputs. Test:
+    tests/template/test_state_machine.py (placeholders), tests/integration (executions)."""
+    import boto3
+
+    sfn, s3 = (boto3.client(s, region_name=region) for s in ("stepfunctions", "s3"))
+    created = []
+    for logical_id, resource in cfn["Resources"].items():
+        if resource["Type"] != "AWS::StepFunctions::StateMachine" or logical_id not in resources:
+            continue
+        properties, prefix = resource["Properties"], f"{SUBSTITUTION_OUTPUT}{logical_id}"
+        location = properties.get("DefinitionS3Location")
+        if location:
+            text = s3.get_object(Bucket=location["Bucket"], Key=location["Key"])["Body"].read()
+        else:
+            text = json.dumps(properties["Definition"])
+        substitutions = {key[len(prefix) + 1:]: value for key, value in outputs.items()
+                         if key.startswith(prefix + "_")}
+        definition = substitute_definition(
+            text.decode() if isinstance(text, bytes) else text, substitutions)
+        arn = resources[logical_id]
+        kind = properties.get("StateMachineType", "STANDARD")
+        sfn.create_state_machine(name=arn.split(":")[-1], definition=definition, type=kind,
+                                 roleArn=outputs[f"{prefix}RoleArn"])
+        created.append(CreatedStateMachine(logical_id, arn.split(":")[-1], arn, kind, definition,
+                                           substitutions))
+    return created
+
+
+def text_environment(client: Any, config: dict) -> dict[str, str]:
+    """A function's environment as Lambda keeps it: every value text. moto's CloudFormation
+    stores a ``Number`` parameter's ``Ref`` as a number; here the function is updated with the
+    text AWS would hold. Test: tests/local/test_local_stack.py (merged environment)."""
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    text = {key: as_text(value) for key, value in variables.items()}
+    if text != variables:
+        client.update_function_configuration(FunctionName=config["FunctionName"],
+                                             Environment={"Variables": text})
+    return text
+
+
+def function_layers(cfn: dict, logical_id: str, artifacts: Mapping[str, Path]) -> tuple[Path, ...]:
+    """The local directories of a function's layers (its ``Layers`` are ``Ref``s to
+    ``AWS::Lambda::LayerVersion`` resources of the stack). moto's CloudFormation drops
+    ``Layers``. Test: tests/functions/test_local_lambdas.py."""
+    dirs = []
+    for layer in cfn["Resources"][logical_id]["Properties"].get("Layers") or []:
+        if not (isinstance(layer, dict) and set(layer) == {"Ref"}):
+            raise AdapterError(f"{logical_id}: only a layer of this template runs locally, "
+                               f"not {layer!r}")
+        content = cfn["Resources"][layer["Ref"]]["Properties"]["Content"]
+        dirs.append(artifacts[f"s3://{content['S3Bucket']}/{content['S3Key']}"])
+    return tuple(dirs)
+
+
+def enable_bucket_events(cfn: dict, resources: Mapping[str, str], region: str) -> None:
+    """Turn on EventBridge notifications for the buckets that ask for them. moto's
+    CloudFormation does not apply a bucket's ``NotificationConfiguration``. Test:
+    tests/batch/test_batch_upload_trigger.py."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name=region)
+    for logical_id, resource in cfn["Resources"].items():
+        config = (resource.get("Properties") or {}).get("NotificationConfiguration") or {}
+        if resource["Type"] == "AWS::S3::Bucket" and config.get("EventBridgeConfiguration"):
+            s3.put_bucket_notification_configuration(
+                Bucket=resources[logical_id],
+                NotificationConfiguration={"EventBridgeConfiguration": {}})
+
+
+# --------------------------------------------------------------------------- Lambda
+
+
+def lambda_invoke(run: Callable[[str, Any], tuple[bool, Any]]) -> list:
+    """Run our handlers in this process. With ``use_docker: False`` moto's Lambda does not run
+    code; its invoke is replaced by ``run(function_name, event) -> (failed, payload)``. A
+    failure sets ``x-amz-function-error: Unhandled`` so Step Functions sees ``errorType`` as
+    the error name, as on AWS. Test: tests/local/test_local_stack.py."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(backend, function_name, qualifier, body, headers, response_headers):
+        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+        raw = body.decode() if isinstance(body, bytes) else body
+        failed, payload = run(name, json.loads(raw) if raw else {})
+        if failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(payload).encode()
+
+    return [mock.patch.object(LambdaSimpleBackend, "invoke", invoke)]
+
+
+# --------------------------------------------------------------------------- Step Functions
+
+
+def _prime_heap_keys(root: Any) -> None:
+    """Give every evaluable component of a parsed program its heap key now, so the program
+    is never written to again and concurrent executions can share it."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen, pending = set(), [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, EvalComponent):
+            _ = item.heap_key
+        if isinstance(item, Component):
+            pending.extend(vars(item).values())
+        elif isinstance(item, (list, tuple, set)):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+
+
+def parse_once() -> list:
+    """moto re-parses the ASL (ANTLR, ~10 ms) for every execution and builds a boto3 client
+    (~5 ms) for every Task: one parsed program per definition and one client per (region,
+    service) serve all. Speed only; behaviour unchanged (every workflow test)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    programs, clients, lock = {}, {}, threading.Lock()
+    parse, client_for = ExecutionWorker._get_evaluation_entrypoint, lambda_eval_utils.boto_client_for
+
+    def get_evaluation_entrypoint(worker):
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in programs:
+                programs[definition] = parse(worker)
+                _prime_heap_keys(programs[definition])
+            return programs[definition]
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        with lock:
+            if (region, service) not in clients:
+                clients[(region, service)] = client_for(region, service, state_credentials)
+            return clients[(region, service)]
+
+    return [mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint",
+                              get_evaluation_entrypoint),
+            mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for)]
+
+
+def consistent_execution_end() -> list:
+    """moto publishes an execution's end field by field (status first, then output or error)
+    while DescribeExecution reads them unlocked: a reader in between sees SUCCEEDED with no
+    output. On AWS DescribeExecution is consistent; one lock makes it so here. Test:
+    tests/batch/test_batch_execution_end.py."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    lock = threading.Lock()
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+    describe = StepFunctionResponse.describe_execution
+
+    def reflect_execution_status(communication) -> None:
+        with lock:
+            reflect(communication)
+
+    def describe_execution(response):
+        with lock:
+            return describe(response)
+
+    return [mock.patch.object(BaseExecutionWorkerCommunication, "_reflect_execution_status",
+                              reflect_execution_status),
+            mock.patch.object(StepFunctionResponse, "describe_execution", describe_execution)]
+
+
+def _write_result_files(env, resource_runtime_part, state_credentials) -> None:
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    parameters, results = env.stack.pop(), env.stack.pop()
+    s3 = boto_client_for(service="s3", region=resource_runtime_part.region,
+                         state_credentials=state_credentials)
+    map_run_arn = env.map_run_record_pool_manager.get_all().pop().map_run_arn
+    prefix = parameters["Prefix"]
+    prefix += "/" if prefix and not prefix.endswith("/") else ""
+    bucket, base = parameters["Bucket"], f"{prefix}{map_run_arn.split(':')[-1]}/"
+    now = datetime.now(UTC).isoformat()
+    files: dict[str, list] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
+    for index, output in enumerate(results or []):
+        entry = {"ExecutionArn": f"{map_run_arn}:{index}", "Name": str(index),
+                 "StartDate": now, "StopDate": now, "Input": None}
+        if output is None:
+            files["FAILED"].append({**entry, "Status": "FAILED", "Error": "LocalItemFailureUnknown",
+                                    "Cause": f"moto {MOTO_VERSION} reports a failed Map item as "
+                                             "null, without its error and cause"})
+        else:
+            files["SUCCEEDED"].append({**entry, "Status": "SUCCEEDED", "Output": json.dumps(output)})
+    manifest: dict[str, Any] = {"DestinationBucket": bucket, "MapRunArn": map_run_arn,
+                                "ResultFiles": {status: [] for status in files}}
+    for status, entries in files.items():
+        if entries:
+            body, key = json.dumps(entries).encode(), f"{base}{status}_0.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            manifest["ResultFiles"][status].append({"Key": key, "Size": len(body)})
+    key = f"{base}manifest.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode())
+    env.stack.append({"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket,
+                                                                        "Key": key}})
+
+
+def result_writer_files() -> list:
+    """moto's Distributed Map ``ResultWriter`` writes only an empty manifest; here the result
+    files AWS writes (``SUCCEEDED_0.json`` with each item's Output, ``FAILED_0.json``).
+    moto reports a failed item as ``null``: it is written as ``LocalItemFailureUnknown``.
+    Test: tests/batch/test_batch_state_machine.py."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
+        resource_eval_s3,
+    )
+
+    return [mock.patch.object(resource_eval_s3.ResourceEvalS3, "_handle_put_object",
+                              staticmethod(_write_result_files))]
+
+
+def _recased(data: dict, upper: bool) -> None:
+    for key in list(data):
+        data[(key[:1].upper() if upper else key[:1].lower()) + key[1:]] = data.pop(key)
+
+
+def start_execution_task() -> list:
+    """moto's ``states:startExecution`` task hands the ASL's parameters to boto3 unconverted
+    (``KeyError: 'StateMachineArn'``), returns boto3's casing and names every child ``None``.
+    Converted both ways, children named with a UUID as Step Functions does, ``.sync:2``
+    children run. Test: tests/batch/test_batch_child_outcomes.py."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn,
+    )
+
+    cls = state_task_service_sfn.StateTaskServiceSfn
+    parameters, task = cls._normalise_parameters, cls._eval_service_task
+
+    def normalise_parameters(self, params, boto_service_name=None, service_action_name=None):
+        parameters(self, params, boto_service_name, service_action_name)
+        _recased(params, upper=False)
+        if self._get_boto_service_action() == "start_execution":
+            params.setdefault("name", str(uuid.uuid4()))
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        if isinstance(response, dict):
+            _recased(response, upper=True)
+
+    def eval_service_task(self, env, *args, **kwargs):
+        task(self, env, *args, **kwargs)
+        _recased(env.stack[-1], upper=True)
+
+    return [mock.patch.object(cls, "_normalise_parameters", normalise_parameters),
+            mock.patch.object(cls, "_normalise_response", normalise_response),
+            mock.patch.object(cls, "_eval_service_task", eval_service_task)]
+
+
+def status_change_events(on_end: Callable[[dict], None]) -> list:
+    """moto's Step Functions emits no "Execution Status Change" events; ``on_end`` gets, for
+    each execution that ends, the event AWS sends to EventBridge (status, error, cause,
+    input, output), built from its DescribeExecution record. Test:
+    tests/batch/test_batch_alerts.py."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    terminated = BaseExecutionWorkerCommunication.terminated
+
+    def on_terminated(communication) -> None:
+        terminated(communication)
+        e = communication.execution
+        description = {"executionArn": e.exec_arn, "stateMachineArn": e.state_machine_arn,
+                       "name": e.name, "status": getattr(e.exec_status, "value", e.exec_status),
+                       "startDate": e.start_date, "stopDate": e.stop_date,
+                       "input": e.execution_input, "output": e.output,
+                       "error": e.error, "cause": e.cause}
+        on_end(status_change_event(description))
+
+    return [mock.patch.object(BaseExecutionWorkerCommunication, "terminated", on_terminated)]
+
+
+def status_change_event(description: dict) -> dict:
+    """The "Step Functions Execution Status Change" detail for one execution record."""
+
+    def millis(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+
+    output = description.get("output")
+    return {"executionArn": description["executionArn"],
+            "stateMachineArn": description["stateMachineArn"], "name": description["name"],
+            "status": description["status"], "startDate": millis(description.get("startDate")),
+            "stopDate": millis(description.get("stopDate")), "input": description.get("input"),
+            "output": output if output is None or isinstance(output, str) else json.dumps(output),
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if output else None,
+            "error": description.get("error"), "cause": description.get("cause")}
+
+
+# --------------------------------------------------------------------------- EventBridge
+
+
+def read_path(event: Any, path: str) -> Any:
+    """The value at a ``$.a.b`` path, or None when absent (EventBridge's InputPathsMap)."""
+    if not _INPUT_PATH.match(path):
+        raise InvalidInputPathError(f"InputPathsMap path {path!r} is not of the form $.a.b")
+    value = event
+    for part in path.split(".")[1:]:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def transform_input(event: dict, transformer: dict | None, rule_name: str = "") -> str:
+    """The target input EventBridge builds with an ``InputTransformer``: a placeholder inside a
+    JSON string is replaced by the value's text (escaped), outside one by the value as JSON
+    (a missing path as ``null``). moto replaces placeholders as raw text, which makes
+    ``"s3_bucket": <bucket>`` invalid JSON. Test: tests/batch/test_batch_events_pure.py."""
+    if not transformer:
+        return json.dumps(event)
+    values = {name: read_path(event, path)
+              for name, path in (transformer.get("InputPathsMap") or {}).items()}
+    values.update({"aws.events.event.json": event, "aws.events.rule-name": rule_name})
+    template, out, in_string, i = transformer["InputTemplate"], [], False, 0
+    while i < len(template):
+        char = template[i]
+        match = _INPUT_PLACEHOLDER.match(template, i) if char == "<" else None
+        if match and match.group(1) in values:
+            value = values[match.group(1)]
+            if in_string:
+                text = value if isinstance(value, str) else json.dumps(value)
+                out.append(json.dumps("" if value is None else text)[1:-1])
+            else:
+                out.append(json.dumps(value))
+            i = match.end()
+            continue
+        if char == '"' and (i == 0 or template[i - 1] != "\\"):
+            in_string = not in_string
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def rule_targets(deliver: Callable[[str, dict, str], None]) -> list:
+    """moto matches rules (its pattern engine is used as it is) but delivers only to SQS,
+    logs and buses. For state machine, topic and function targets ``deliver(rule_name,
+    target, input_text)`` is called with the input EventBridge builds. Test:
+    tests/batch/test_batch_upload_trigger.py, tests/batch/test_batch_alerts.py."""
+    import copy
+
+    from moto.events.models import Rule
+
+    send, input_for = Rule.send_to_targets, transform_input
+
+    def send_to_targets(rule, event, transform_input: bool = True) -> None:  # noqa: F811
+        if not rule.event_pattern.matches_event(event):
+            return
+        ours = [t for t in rule.targets if t["Arn"].split(":")[2] in ("states", "sns", "lambda")]
+        for target in ours:
+            deliver(rule.name, target, input_for(event, target.get("InputTransformer"), rule.name))
+        native = copy.copy(rule)
+        native.targets = [t for t in rule.targets if t not in ours]
+        send(native, event, transform_input)
+
+    return [mock.patch.object(Rule, "send_to_targets", send_to_targets)]
+
+
+def all_patches(run_function: Callable[[str, Any], tuple[bool, Any]],
+                on_execution_end: Callable[[dict], None],
+                deliver: Callable[[str, dict, str], None]) -> list:
+    """Every patch the local runtime starts with its moto mock."""
+    check_moto()
+    return [*lambda_invoke(run_function), *parse_once(), *consistent_execution_end(),
+            *result_writer_files(), *start_execution_task(),
+            *status_change_events(on_execution_end), *rule_targets(deliver)]
