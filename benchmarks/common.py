@@ -1,5 +1,5 @@
 """Helpers the benchmarks share: a percentile, one timed request to a local endpoint, the
-check that a model exists, and the earlier default recipes the model benchmarks compare with."""
+check that a model exists, and the from-scratch recipes the model benchmarks compare with."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-# TrainConfig overrides of earlier from-scratch defaults, kept reproducible. No TrivialAugment,
-# label smoothing 0.1, 200 epochs: model_bench.py and recipe_sweep.py build older recipes on it
+# TrainConfig overrides (on top of FROM_SCRATCH) naming from-scratch recipes the docs measure,
+# kept reproducible. No TrivialAugment, label smoothing 0.1, 200 epochs, float32: model_bench.py
+# and recipe_sweep.py build their smaller variations on it
 NO_TA_200 = {"trivial_augment": False, "label_smoothing": 0.1, "epochs": 200,
              "precision": "float32"}
 # TrivialAugment, label smoothing 0.05, 200 epochs, float32
 TA_200 = {"epochs": 200, "precision": "float32"}
-# the same for 250 epochs in float32 (before bfloat16 and 350 epochs)
+# the same for 250 epochs in float32 (FROM_SCRATCH itself: 350 epochs, bfloat16 where native)
 FLOAT32_250 = {"epochs": 250, "precision": "float32"}
 
 

@@ -39,13 +39,13 @@ CONFIGS = {
     "default": {},  # TrainConfig defaults = what `scones train` uses
     "single": {"members": 1},
     "no-tta": {"tta_flip": False},
-    # an earlier default: 250 epochs in float32
+    # from scratch, 250 epochs in float32
     "float32-250": FLOAT32_250,
-    # an earlier default: 200 epochs (TrivialAugment, label smoothing 0.05), float32
+    # from scratch, 200 epochs (TrivialAugment, label smoothing 0.05), float32
     "trivialaug-200": TA_200,
-    # an earlier default: no TrivialAugment, label smoothing 0.1, 200 epochs
+    # from scratch, no TrivialAugment, label smoothing 0.1, 200 epochs
     "no-trivialaug-200": NO_TA_200,
-    # earlier defaults, as they were: 700 training images, temperature on a 100-image split
+    # from scratch on 700 training images, temperature on a separate 100-image split
     "epochs-90": {**NO_TA_200, "epochs": 90, "weight_decay": 5e-4, "calibration_fraction": 0.1},
     "cutmix-60": {**NO_TA_200, "epochs": 60, "weight_decay": 5e-4, "calibration_fraction": 0.1},
     "no-cutmix": {**NO_TA_200, "cutmix": 0.0, "epochs": 60, "weight_decay": 5e-4,
