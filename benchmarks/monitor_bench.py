@@ -23,9 +23,9 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from scones.monitor import drift
-from scones.monitor.captures import read_captures
 from scones.monitor.report import pil_inspector, write_report
+from scones_domain.monitoring import drift
+from scones_domain.monitoring.captures import read_captures
 
 LABELS = ("bicycle", "motorcycle")
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)

@@ -8,8 +8,6 @@ the batch size).
 
 from __future__ import annotations
 
-import json
-import posixpath
 from typing import Any
 
 import boto3
@@ -19,6 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.batch import read_results, summarize_batch
 from scones_domain.events import require_mapping, require_str
+from scones_domain.location import S3Location
+from scones_domain.storage import read_json, write_json
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
@@ -27,31 +27,23 @@ metrics = Metrics()
 s3 = boto3.client("s3")
 
 
-def read_json(client: Any, bucket: str, key: str) -> Any:
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        return json.loads(body.read())
-    finally:
-        body.close()
-
-
 def summarize_map_run(client: Any, event: Any) -> dict[str, Any]:
     """``{"s3_bucket", "prefix", "result_writer": {"Bucket", "Key"}}`` -> the summary."""
     event = require_mapping(event)
     writer = require_mapping(event.get("result_writer"))
-    bucket, manifest_key = require_str(writer, "Bucket"), require_str(writer, "Key")
-    manifest = read_json(client, bucket, manifest_key)
-    outcomes, item_failures = read_results(manifest, lambda key: read_json(client, bucket, key))
-    summary_key = posixpath.join(posixpath.dirname(manifest_key), "summary.json")
+    manifest_at = S3Location(require_str(writer, "Bucket"), require_str(writer, "Key"))
+    manifest = read_json(client, manifest_at)
+    outcomes, item_failures = read_results(
+        manifest, lambda key: read_json(client, S3Location(manifest_at.bucket, key)))
+    summary_at = manifest_at.sibling("summary.json")
     summary = {
-        "source": f"s3://{require_str(event, 's3_bucket')}/{event.get('prefix') or ''}",
+        "source": S3Location(require_str(event, "s3_bucket"), event.get("prefix") or "").uri,
         **summarize_batch(outcomes, item_failures),
         "map_run_arn": manifest.get("MapRunArn"),
-        "manifest": f"s3://{bucket}/{manifest_key}",
-        "summary": f"s3://{bucket}/{summary_key}",
+        "manifest": manifest_at.uri,
+        "summary": summary_at.uri,
     }
-    client.put_object(Bucket=bucket, Key=summary_key, ContentType="application/json",
-                      Body=json.dumps(summary, indent=2).encode())
+    write_json(client, summary_at, summary)
     return summary
 
 

@@ -132,7 +132,7 @@ def image_bytes(image: SerializedImage) -> bytes:
     if image.image_data is not None:
         data = image.image_data
     else:
-        data = read_object(s3, image.bucket, image.key, MAX_IMAGE_BYTES)
+        data = read_object(s3, image.location, MAX_IMAGE_BYTES)
     info = check_image(data, max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
     if info.content_type != image.content_type:
         raise InvalidEventField(
@@ -146,8 +146,8 @@ def classification(
 ) -> dict[str, Any]:
     label, confidence = top_prediction(inferences, CLASS_LABELS)
     return {
-        "bucket": image.bucket,
-        "key": image.key,
+        "bucket": image.location.bucket,
+        "key": image.location.key,
         "content_type": image.content_type,
         "size_bytes": image.size_bytes,
         "class_labels": list(CLASS_LABELS),

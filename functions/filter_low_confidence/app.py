@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scones_domain.config import env_labels, env_probability
 from scones_domain.errors import THRESHOLD_CONFIDENCE_NOT_MET, InvalidEventField
 from scones_domain.events import Classification, parse_classification
-from scones_domain.predictions import probability_problem, top_prediction
+from scones_domain.location import S3Location
+from scones_domain.predictions import meets_threshold, probability_problem, top_prediction
 
 logger = Logger()
 tracer = Tracer(auto_patch=False)  # makes no AWS calls: nothing to patch
@@ -31,11 +32,11 @@ def final_output(
     """The workflow's final output: bucket, key, label, confidence, inferences, threshold."""
     problem = probability_problem(result.inferences, labels)
     if problem:
-        raise InvalidEventField(f"'inferences' of s3://{result.bucket}/{result.key}: {problem}")
+        raise InvalidEventField(f"'inferences' of {result.location.uri}: {problem}")
     label, confidence = top_prediction(result.inferences, labels)
     return {
-        "bucket": result.bucket,
-        "key": result.key,
+        "bucket": result.location.bucket,
+        "key": result.location.key,
         "label": label,
         "confidence": confidence,
         "inferences": result.inferences,
@@ -43,16 +44,11 @@ def final_output(
     }
 
 
-def passes_threshold(output: dict[str, Any]) -> bool:
-    """Inclusive: a confidence exactly at the threshold passes."""
-    return output["confidence"] >= output["threshold"]
-
-
 def below_threshold_error(output: dict[str, Any]) -> THRESHOLD_CONFIDENCE_NOT_MET:
     return THRESHOLD_CONFIDENCE_NOT_MET(
-        f"Image s3://{output['bucket']}/{output['key']} was classified as {output['label']} "
-        f"with confidence {output['confidence']}, below the confidence threshold "
-        f"{output['threshold']}."
+        f"Image {S3Location(output['bucket'], output['key']).uri} was classified as "
+        f"{output['label']} with confidence {output['confidence']}, below the confidence "
+        f"threshold {output['threshold']}."
     )
 
 
@@ -61,7 +57,7 @@ def below_threshold_error(output: dict[str, Any]) -> THRESHOLD_CONFIDENCE_NOT_ME
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     output = final_output(parse_classification(event), CLASS_LABELS, CONFIDENCE_THRESHOLD)
-    passed = passes_threshold(output)
+    passed = meets_threshold(output["confidence"], output["threshold"])
     metrics.add_dimension(name="PredictedLabel", value=output["label"])
     metrics.add_metric(
         name="HighConfidenceInferences" if passed else "LowConfidenceInferences",

@@ -2,9 +2,9 @@
 
 Runs on an EventBridge schedule. Reads the capture files of the last ``MONITOR_WINDOW_MINUTES``
 under ``CAPTURE_S3_URI`` (SageMaker data capture), computes the same statistics as
-``scones monitor`` (the pure modules ``scones.monitor.captures/stats/drift`` are copied into
-this function's artifact by functions/Makefile) and publishes them as CloudWatch metrics in
-Embedded Metric Format with Powertools Metrics. Alarms on ``LowConfidenceShare`` and
+``scones monitor`` (both run ``scones_domain.monitoring``, which this function gets from
+SharedLayer) and publishes them as CloudWatch metrics in Embedded Metric Format with
+Powertools Metrics. Alarms on ``LowConfidenceShare`` and
 ``DriftDetected`` live in the template.
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE, dimension ``service``):
@@ -25,11 +25,13 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from scones.monitor import drift, stats
-from scones.monitor.captures import parse_s3_uri, parse_time, read_captures
 from scones_domain.config import env_int, env_labels, env_probability, env_str
 from scones_domain.errors import CorruptImage, MissingConfiguration, NotAnImage
 from scones_domain.images import inspect_image
+from scones_domain.location import InvalidS3Uri, S3Location
+from scones_domain.monitoring import drift, stats
+from scones_domain.monitoring.captures import parse_time, read_captures
+from scones_domain.storage import is_not_found
 
 logger = Logger()
 tracer = Tracer()
@@ -37,8 +39,10 @@ metrics = Metrics()
 s3 = boto3.client("s3")
 
 CAPTURE_S3_URI = env_str("CAPTURE_S3_URI")
-if not CAPTURE_S3_URI.startswith("s3://"):
-    raise MissingConfiguration(f"CAPTURE_S3_URI={CAPTURE_S3_URI!r} is not an s3:// URI")
+try:
+    S3Location.parse(CAPTURE_S3_URI)
+except InvalidS3Uri as exc:
+    raise MissingConfiguration(f"CAPTURE_S3_URI: {exc}") from None
 WINDOW_MINUTES = env_int("MONITOR_WINDOW_MINUTES")
 CONFIDENCE_THRESHOLD = env_probability("CONFIDENCE_THRESHOLD")
 CLASS_LABELS = env_labels("CLASS_LABELS")
@@ -100,11 +104,11 @@ _baseline_cache: dict[str, tuple[str, drift.Baseline]] = {}
 def load_baseline() -> drift.Baseline | None:
     if not BASELINE_S3_URI:
         return None
-    bucket, key = parse_s3_uri(BASELINE_S3_URI)
+    location = S3Location.parse(BASELINE_S3_URI)
     try:
-        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        etag = s3.head_object(Bucket=location.bucket, Key=location.key)["ETag"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchBucket"):
+        if is_not_found(exc):
             raise drift.BaselineNotFound(f"baseline not found: {BASELINE_S3_URI}") from exc
         raise
     cached = _baseline_cache.get(BASELINE_S3_URI)

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from scones_domain.config import env_str
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
+from scones_domain.location import S3Location
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
@@ -42,18 +43,13 @@ RECORD_CONDITION = "attribute_not_exists(#image) OR #model_version <> :model_ver
 
 @dataclass(frozen=True)
 class ConfidentResult:
-    bucket: str
-    key: str
+    location: S3Location
     label: str
     confidence: float
     inferences: list[float]
     threshold: float
     execution_arn: str
     recorded_at: str
-
-    @property
-    def image(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
 
 
 def _number(event: dict[str, Any], name: str) -> float:
@@ -71,8 +67,7 @@ def parse_result(event: Any) -> ConfidentResult:
     if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in inferences):
         raise InvalidEventField(f"'inferences' must be numbers, got {inferences!r}")
     return ConfidentResult(
-        bucket=require_str(result, "bucket"),
-        key=require_str(result, "key"),
+        location=S3Location(require_str(result, "bucket"), require_str(result, "key")),
         label=require_str(result, "label"),
         confidence=_number(result, "confidence"),
         inferences=[float(p) for p in inferences],
@@ -85,9 +80,9 @@ def parse_result(event: Any) -> ConfidentResult:
 def result_item(result: ConfidentResult, model_version: str) -> dict[str, dict[str, Any]]:
     """The DynamoDB item (typed attribute values) for one confident result."""
     return {
-        "image": {"S": result.image},
-        "bucket": {"S": result.bucket},
-        "key": {"S": result.key},
+        "image": {"S": result.location.uri},
+        "bucket": {"S": result.location.bucket},
+        "key": {"S": result.location.key},
         "label": {"S": result.label},
         "confidence": {"N": repr(result.confidence)},
         "inferences": {"L": [{"N": repr(p)} for p in result.inferences]},
@@ -127,6 +122,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ResultsRecorded" if written else "ResultsAlreadyRecorded",
                        unit=MetricUnit.Count, value=1)
     logger.info("result recorded" if written else "result already recorded",
-                extra={"image": result.image, "label": result.label,
+                extra={"image": result.location.uri, "label": result.label,
                        "model_version": MODEL_VERSION})
     return event["result"]

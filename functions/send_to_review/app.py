@@ -11,7 +11,6 @@ workflow still fails with THRESHOLD_CONFIDENCE_NOT_MET.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import boto3
@@ -22,6 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scones_domain.config import env_str
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
+from scones_domain.location import S3Location
+from scones_domain.storage import write_json
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
@@ -33,11 +34,12 @@ MODEL_VERSION = env_str("MODEL_VERSION")
 s3 = boto3.client("s3")
 
 
-def review_keys(key: str, prefix: str) -> tuple[str, str]:
-    """(copy of the image, its JSON sidecar) under the review prefix."""
-    if key.startswith(prefix):
-        raise InvalidEventField(f"{key!r} is already under the review prefix {prefix!r}")
-    return prefix + key, prefix + key + ".json"
+def review_locations(image: S3Location, prefix: str) -> tuple[S3Location, S3Location]:
+    """(copy of the image, its JSON sidecar) under the review prefix, in the same bucket."""
+    if image.key.startswith(prefix):
+        raise InvalidEventField(f"{image.key!r} is already under the review prefix {prefix!r}")
+    return (S3Location(image.bucket, prefix + image.key),
+            S3Location(image.bucket, prefix + image.key + ".json"))
 
 
 def review_record(event: Any, model_version: str) -> dict[str, Any]:
@@ -49,11 +51,11 @@ def review_record(event: Any, model_version: str) -> dict[str, Any]:
     if len(labels) != len(inferences):
         raise InvalidEventField(f"{len(labels)} class_labels but {len(inferences)} inferences")
     error = result.get("error") if isinstance(result.get("error"), dict) else {}
-    bucket, key = require_str(result, "bucket"), require_str(result, "key")
+    image = S3Location(require_str(result, "bucket"), require_str(result, "key"))
     return {
-        "image": f"s3://{bucket}/{key}",
-        "bucket": bucket,
-        "key": key,
+        "image": image.uri,
+        "bucket": image.bucket,
+        "key": image.key,
         "label": require_str(result, "label"),
         "confidence": result.get("confidence"),
         "inferences": dict(zip(labels, inferences, strict=True)),
@@ -66,12 +68,14 @@ def review_record(event: Any, model_version: str) -> dict[str, Any]:
     }
 
 
-def send_to_review(client: Any, record: dict[str, Any], prefix: str) -> tuple[str, str]:
-    """Copy the image and write its sidecar; returns both keys."""
-    image_key, sidecar_key = review_keys(record["key"], prefix)
+def send_to_review(
+    client: Any, record: dict[str, Any], prefix: str
+) -> tuple[S3Location, S3Location]:
+    """Copy the image and write its sidecar; returns where both went."""
+    copy, sidecar = review_locations(S3Location(record["bucket"], record["key"]), prefix)
     extra = {"ContentType": record["content_type"]} if record.get("content_type") else {}
     client.copy_object(
-        Bucket=record["bucket"], Key=image_key,
+        Bucket=copy.bucket, Key=copy.key,
         CopySource={"Bucket": record["bucket"], "Key": record["key"]},
         MetadataDirective="REPLACE",
         TaggingDirective="REPLACE",  # no tags copied: needs no s3:*ObjectTagging permission
@@ -79,10 +83,8 @@ def send_to_review(client: Any, record: dict[str, Any], prefix: str) -> tuple[st
                   "execution-arn": record["execution_arn"]},
         **extra,
     )
-    client.put_object(Bucket=record["bucket"], Key=sidecar_key,
-                      Body=json.dumps(record, indent=2).encode(),
-                      ContentType="application/json")
-    return image_key, sidecar_key
+    write_json(client, sidecar, record)
+    return copy, sidecar
 
 
 @logger.inject_lambda_context
@@ -90,9 +92,9 @@ def send_to_review(client: Any, record: dict[str, Any], prefix: str) -> tuple[st
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     record = review_record(event, MODEL_VERSION)
-    image_key, sidecar_key = send_to_review(s3, record, REVIEW_PREFIX)
+    copy, sidecar = send_to_review(s3, record, REVIEW_PREFIX)
     metrics.add_dimension(name="PredictedLabel", value=record["label"])
     metrics.add_metric(name="ImagesSentToReview", unit=MetricUnit.Count, value=1)
-    logger.info("image sent to review", extra={"image": record["image"], "review_key": image_key,
-                                               "sidecar": sidecar_key})
+    logger.info("image sent to review", extra={"image": record["image"], "review_key": copy.key,
+                                               "sidecar": sidecar.key})
     return event["result"]

@@ -43,7 +43,7 @@ def serialize(
     max_pixels: int,
     inline_max_bytes: int,
 ) -> dict[str, Any]:
-    """The serialized-image event for ``data`` (see scones_domain.events for its shape)."""
+    """The serialized-image event for ``data``, the state's output."""
     info = check_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     inline = len(data) <= inline_max_bytes
     if not inline and not from_s3:
@@ -52,8 +52,8 @@ def serialize(
             "upload the image to S3 and pass s3_bucket/s3_key instead"
         )
     return {
-        "bucket": request.bucket,
-        "key": request.key,
+        "bucket": request.location.bucket,
+        "key": request.location.key,
         "content_type": info.content_type,
         "size_bytes": len(data),
         "width": info.width,
@@ -65,7 +65,7 @@ def serialize(
 
 @tracer.capture_method(capture_response=False)
 def fetch_image(request: ImageRequest) -> bytes:
-    return read_object(s3, request.bucket, request.key, MAX_IMAGE_BYTES)
+    return read_object(s3, request.location, MAX_IMAGE_BYTES)
 
 
 @logger.inject_lambda_context
@@ -83,7 +83,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         max_pixels=MAX_IMAGE_PIXELS,
         inline_max_bytes=INLINE_IMAGE_MAX_BYTES,
     )
-    tracer.put_annotation("image_key", request.key)
+    tracer.put_annotation("image_key", request.location.key)
     logger.info(
         "image serialized",
         extra={name: value for name, value in result.items() if name != "image_data"},

@@ -1,6 +1,6 @@
 """``scones monitor``: the monitoring report over captured inferences.
 
-    scones monitor --captures DIR|s3://bucket/prefix --out OUTDIR [--threshold 0.93]
+    scones monitor --captures DIR|s3://bucket/prefix --out OUTDIR [--threshold T]
                    [--labels bicycle motorcycle] [--baseline baseline.json|model.tar.gz]
                    [--since 2026-11-27T03:00:00Z|2h] [--until ...] [--window-minutes N] [--json]
 """
@@ -13,6 +13,8 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -42,8 +44,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("--captures", required=True, help="capture directory or s3://bucket/prefix")
     p.add_argument("--out", required=True, type=Path, help="output directory for the report")
-    p.add_argument("--threshold", type=float, default=0.93,
-                   help="confidence threshold (default 0.93)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_CONFIDENCE_THRESHOLD,
+                   help=f"confidence threshold (default {DEFAULT_CONFIDENCE_THRESHOLD})")
     p.add_argument("--labels", nargs="+", default=None,
                    help="labels in output order (default: from the baseline, else "
                    "bicycle motorcycle); commas also accepted")
@@ -66,9 +68,9 @@ def _labels(values: list[str] | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scones.monitor.captures import CaptureError
-    from scones.monitor.drift import BaselineError
     from scones.monitor.report import write_report
+    from scones_domain.monitoring.captures import CaptureError
+    from scones_domain.monitoring.drift import BaselineError
 
     if not 0.0 < args.threshold <= 1.0:
         print(f"error: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)

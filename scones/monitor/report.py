@@ -2,17 +2,17 @@
 
 Public API (used by ``scones monitor`` and ``scones demo``; keep stable)::
 
-    write_report(captures: str, out_dir: Path, threshold: float = 0.93,
+    write_report(captures: str, out_dir: Path, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
                  labels: list[str] | None = None, baseline: str | None = None,
                  since=None, until=None, window=None) -> dict
 
 ``captures`` is a directory or ``s3://bucket/prefix`` of SageMaker data-capture files;
 ``baseline`` a ``baseline.json`` or ``model.tar.gz`` (local or s3://). Labels come from
-``labels``, else the baseline, else ``bicycle, motorcycle``. The returned dict is also written
+``labels``, else the baseline, else ``DEFAULT_CLASS_LABELS``. The returned dict is also written
 to ``out_dir/summary.json``; see docs/monitoring.md for its keys.
 
-Matplotlib (Agg) and Pillow are used here only; the reader and statistics are the pure modules
-the Lambda shares.
+Matplotlib (Agg) and Pillow are used here only; the reader and statistics are the domain's
+(``scones_domain.monitoring``), which the Lambda runs too.
 """
 
 from __future__ import annotations
@@ -26,13 +26,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scones.monitor import drift as drift_mod
-from scones.monitor import stats
-from scones.monitor.captures import (
-    DEFAULT_LABELS,
-    DEFAULT_THRESHOLD,
-    read_captures,
-)
+from scones_domain.config import DEFAULT_CLASS_LABELS, DEFAULT_CONFIDENCE_THRESHOLD
+from scones_domain.monitoring import drift as drift_mod
+from scones_domain.monitoring import stats
+from scones_domain.monitoring.captures import read_captures
 
 CHART_DPI = 110
 MAX_TIME_BINS = 24
@@ -59,13 +56,13 @@ def resolve_labels(labels, baseline) -> list[str]:
         return list(labels)
     if baseline is not None:
         return list(baseline.labels)
-    return list(DEFAULT_LABELS)
+    return list(DEFAULT_CLASS_LABELS)
 
 
 def write_report(
     captures: str,
     out_dir: Path,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     labels: list[str] | None = None,
     baseline: str | None = None,
     since: datetime | None = None,

@@ -11,6 +11,8 @@ from moto import mock_aws
 
 from scones.local.lambdas import load_handler
 from scones.local.stack import load_local_app
+from scones_domain.batch import read_results, summarize_batch
+from scones_domain.location import S3Location
 
 RESULT = {"bucket": "scones-local-images", "key": "incoming/a.png", "label": "bicycle",
           "confidence": 0.97, "inferences": [0.97, 0.03], "threshold": 0.93}
@@ -82,13 +84,15 @@ def test_send_to_review_copies_the_image_and_writes_its_inferences(app, aws):
     s3.put_object(Bucket="scones-local-images", Key="incoming/b.png", Body=b"\x89PNG...")
     record = review.review_record({"result": CAUGHT, "execution_arn": "arn:9"}, "v1")
     # WHEN the image is sent to review (twice: idempotent)
-    keys = review.send_to_review(s3, record, "review/")
-    assert review.send_to_review(s3, record, "review/") == keys
+    copy_at, sidecar_at = review.send_to_review(s3, record, "review/")
+    assert review.send_to_review(s3, record, "review/") == (copy_at, sidecar_at)
     # THEN the copy and its sidecar are under the review prefix
-    assert keys == ("review/incoming/b.png", "review/incoming/b.png.json")
-    copy = s3.get_object(Bucket="scones-local-images", Key=keys[0])
+    assert (copy_at.uri, sidecar_at.uri) == ("s3://scones-local-images/review/incoming/b.png",
+                                             "s3://scones-local-images/review/incoming/b.png.json")
+    copy = s3.get_object(Bucket="scones-local-images", Key=copy_at.key)
     assert copy["Body"].read() == b"\x89PNG..." and copy["Metadata"]["label"] == "motorcycle"
-    sidecar = json.loads(s3.get_object(Bucket="scones-local-images", Key=keys[1])["Body"].read())
+    sidecar = json.loads(s3.get_object(Bucket="scones-local-images",
+                                       Key=sidecar_at.key)["Body"].read())
     assert sidecar["inferences"] == {"bicycle": 0.4, "motorcycle": 0.6}
     assert sidecar["error"] == "THRESHOLD_CONFIDENCE_NOT_MET" and sidecar["true_label"] is None
 
@@ -96,14 +100,11 @@ def test_send_to_review_copies_the_image_and_writes_its_inferences(app, aws):
 def test_review_refuses_an_image_already_under_the_review_prefix(app):
     review = module_of(app, "SendToReviewFunction")
     with pytest.raises(Exception) as info:
-        review.review_keys("review/x.png", "review/")
+        review.review_locations(S3Location("b", "review/x.png"), "review/")
     assert type(info.value).__name__ == "InvalidEventField"
 
 
-def test_summary_counts_labels_below_threshold_and_failures_by_error(app):
-    module_of(app, "BatchSummaryFunction")  # makes the shared layer importable
-    from scones_domain.batch import read_results, summarize_batch
-
+def test_summary_counts_labels_below_threshold_and_failures_by_error():
     outcomes = [
         {"s3_key": "a", "status": "SUCCEEDED", "label": "bicycle"},
         {"s3_key": "b", "status": "SUCCEEDED", "label": "motorcycle"},
@@ -130,7 +131,8 @@ def test_the_shipped_events_are_accepted_by_the_new_functions(app):
     record = module_of(app, "RecordResultFunction")
     review = module_of(app, "SendToReviewFunction")
     # THEN each parses with its function's own parser
-    assert record.parse_result(json.loads((EVENTS / "record_result.json").read_text())).image
+    parsed = record.parse_result(json.loads((EVENTS / "record_result.json").read_text()))
+    assert parsed.location.uri.startswith("s3://")
     reviewed = review.review_record(json.loads((EVENTS / "send_to_review.json").read_text()), "v")
     assert reviewed["error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
     batch = json.loads((EVENTS / "batch_input.json").read_text())

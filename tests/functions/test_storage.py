@@ -1,4 +1,5 @@
-"""scones_domain.storage.read_object: S3 errors that moto cannot produce, via botocore Stubber."""
+"""scones_domain.storage: S3 errors that moto cannot produce (botocore Stubber) become named
+errors; JSON documents round-trip through S3 (moto)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from scones_domain.errors import (
     ImageAccessDenied,
@@ -16,7 +18,10 @@ from scones_domain.errors import (
     ImageStoreUnavailable,
     ImageTooLarge,
 )
-from scones_domain.storage import read_object
+from scones_domain.location import S3Location
+from scones_domain.storage import is_not_found, read_json, read_object, write_json
+
+IMAGE = S3Location("b", "k.png")
 
 
 class TrackingBody(StreamingBody):
@@ -51,7 +56,7 @@ def test_s3_errors_become_named_errors(s3_stub, code, status, error):
     stubber.add_client_error("get_object", service_error_code=code, http_status_code=status)
     # WHEN the image is read  THEN the named error names the object
     with pytest.raises(error, match="s3://b/k.png"):
-        read_object(client, "b", "k.png", max_bytes=1000)
+        read_object(client, IMAGE, max_bytes=1000)
 
 
 @pytest.mark.parametrize(("code", "status"), [("SlowDown", 503), ("InternalError", 500)])
@@ -61,7 +66,7 @@ def test_s3_still_failing_after_sdk_retries_is_named(s3_stub, code, status):
     stubber.add_client_error("get_object", service_error_code=code, http_status_code=status)
     # WHEN the image is read  THEN ImageStoreUnavailable (the SDK's retries are spent)
     with pytest.raises(ImageStoreUnavailable, match=code):
-        read_object(client, "b", "k.png", max_bytes=1000)
+        read_object(client, IMAGE, max_bytes=1000)
 
 
 def test_unexpected_s3_errors_are_not_disguised(s3_stub):
@@ -71,7 +76,7 @@ def test_unexpected_s3_errors_are_not_disguised(s3_stub):
         "get_object", service_error_code="InvalidObjectState", http_status_code=403
     )
     with pytest.raises(ClientError):
-        read_object(client, "b", "k.png", max_bytes=1000)
+        read_object(client, IMAGE, max_bytes=1000)
 
 
 def test_oversized_object_is_refused_before_download(s3_stub):
@@ -83,5 +88,22 @@ def test_oversized_object_is_refused_before_download(s3_stub):
     )
     # WHEN read  THEN ImageTooLarge, and the body was never read
     with pytest.raises(ImageTooLarge):
-        read_object(client, "b", "k.png", max_bytes=1000)
+        read_object(client, IMAGE, max_bytes=1000)
     assert not body.was_read
+
+
+def test_json_documents_round_trip_and_a_missing_one_is_not_found():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="results")
+        summary = S3Location("results", "batch-results/run/summary.json")
+        # GIVEN a document written as JSON
+        write_json(client, summary, {"images": 2, "by_label": {"bicycle": 2}})
+        # THEN it reads back the same, stored as application/json
+        assert read_json(client, summary) == {"images": 2, "by_label": {"bicycle": 2}}
+        head = client.head_object(Bucket=summary.bucket, Key=summary.key)
+        assert head["ContentType"] == "application/json"
+        # AND reading a document that is not there is "not found"
+        with pytest.raises(ClientError) as info:
+            read_json(client, summary.sibling("manifest.json"))
+        assert is_not_found(info.value)

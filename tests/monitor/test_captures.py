@@ -20,7 +20,8 @@ from monitor_fixtures import (
 )
 from moto import mock_aws
 
-from scones.monitor.captures import (
+from scones.monitor.report import pil_inspector
+from scones_domain.monitoring.captures import (
     SKIP_BAD_INPUT,
     SKIP_BAD_OUTPUT,
     SKIP_BAD_TIME,
@@ -35,7 +36,6 @@ from scones.monitor.captures import (
     path_info,
     read_captures,
 )
-from scones.monitor.report import pil_inspector
 
 LABELS = ("bicycle", "motorcycle")
 
@@ -160,7 +160,7 @@ def _line(**changes) -> str:
 )
 def test_each_bad_record_names_its_reason(line, reason):
     # GIVEN/WHEN one bad line is parsed THEN the SkippedRecord names why
-    from scones.monitor.captures import SkippedRecord
+    from scones_domain.monitoring.captures import SkippedRecord
 
     with pytest.raises(SkippedRecord) as info:
         parse_record(line, source="x.jsonl", labels=LABELS, threshold=0.93)
@@ -303,7 +303,7 @@ _json_values = st.recursive(
 def test_no_line_crashes_the_reader(line):
     # GIVEN any text or JSON shaped like a capture record
     # WHEN parsed THEN it is a row or a SkippedRecord with a known reason, never a crash
-    from scones.monitor.captures import SKIP_REASONS, SkippedRecord
+    from scones_domain.monitoring.captures import SKIP_REASONS, SkippedRecord
 
     try:
         parse_record(line, source="x.jsonl", labels=LABELS, threshold=0.93)
@@ -331,7 +331,7 @@ def test_no_mutated_record_crashes_the_reader(path, value):
         node = node[key]
     node[path[-1]] = value
     # WHEN parsed THEN a row or a SkippedRecord with a known reason, never a crash
-    from scones.monitor.captures import SKIP_REASONS, SkippedRecord
+    from scones_domain.monitoring.captures import SKIP_REASONS, SkippedRecord
 
     try:
         parse_record(json.dumps(record), source="x.jsonl", labels=LABELS, threshold=0.93)

@@ -196,7 +196,7 @@ def test_dashboard_is_valid_json_and_names_real_metrics(template, repo_root):
     assert any(w["properties"]["metrics"][0][0] == "AWS/States" for w in dashboard["widgets"])
 
 
-def test_build_target_makes_a_self_contained_artifact(repo_root, tmp_path):
+def test_build_target_makes_an_artifact_of_the_handler_alone(repo_root, tmp_path):
     # GIVEN a scratch copy of the CodeUri, as sam build makes it
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
@@ -207,23 +207,24 @@ def test_build_target_makes_a_self_contained_artifact(repo_root, tmp_path):
     subprocess.run(["make", "-f", str(repo_root / "functions" / "Makefile"),
                     "build-MonitorCapturesFunction", f"ARTIFACTS_DIR={artifact}"],
                    cwd=scratch, check=True, capture_output=True)
-    # THEN the artifact holds the handler and the pure monitoring modules only
+    # THEN the artifact holds the handler only: the monitoring code comes from SharedLayer
     files = sorted(p.relative_to(artifact).as_posix() for p in artifact.rglob("*.py"))
-    assert files == ["app.py", "scones/__init__.py", "scones/monitor/__init__.py",
-                     "scones/monitor/captures.py", "scones/monitor/drift.py",
-                     "scones/monitor/stats.py"]
-    # AND importing it (artifact + layer first on the path) pulls in no numpy/matplotlib/PIL
+    assert files == ["app.py"]
+    # AND importing it (artifact + layer dir first on the path) takes scones_domain from the
+    # layer and pulls in neither the CLI package nor numpy/matplotlib/PIL
     probe = (
-        "import sys, app, scones.monitor.captures as c\n"
-        "heavy = [m for m in ('numpy', 'matplotlib', 'PIL') if m in sys.modules]\n"
+        "import sys, app, scones_domain.monitoring.captures as c\n"
+        "heavy = [m for m in ('scones', 'model', 'numpy', 'matplotlib', 'PIL')"
+        " if m in sys.modules]\n"
         "print(c.__file__); print(heavy)\n"
     )
-    env = {**os.environ, "PYTHONPATH": f"{artifact}:{repo_root / 'functions' / 'shared'}",
+    layer = repo_root / "functions" / "shared"
+    env = {**os.environ, "PYTHONPATH": f"{artifact}:{layer}",
            "CAPTURE_S3_URI": "s3://capture-bucket/datacapture", "BASELINE_S3_URI": "",
            "MONITOR_WINDOW_MINUTES": "60", "CONFIDENCE_THRESHOLD": "0.93",
            "CLASS_LABELS": "bicycle,motorcycle", "POWERTOOLS_TRACE_DISABLED": "true",
            "AWS_DEFAULT_REGION": "us-east-1"}
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True).stdout.splitlines()
-    assert out[0].startswith(str(artifact))
+    assert out[0].startswith(str(layer / "scones_domain"))
     assert out[1] == "[]"

@@ -122,7 +122,7 @@ def test_unshifted_traffic_passes_drift(tmp_path):
 
 def test_labels_that_contradict_the_baseline_are_a_named_error(tmp_path, baseline_file):
     # GIVEN a baseline for bicycle/motorcycle WHEN monitored as other labels THEN refused
-    from scones.monitor.drift import BaselineLabelMismatch
+    from scones_domain.monitoring.drift import BaselineLabelMismatch
 
     write_tree(tmp_path / "c", traffic(5, T0, rng=random.Random(1)))
     with pytest.raises(BaselineLabelMismatch):

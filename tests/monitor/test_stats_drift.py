@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from monitor_fixtures import LABELS, T0, make_baseline, traffic, write_tree
 
-from scones.monitor import drift, stats
-from scones.monitor.captures import read_captures
 from scones.monitor.report import pil_inspector
+from scones_domain.monitoring import drift, stats
+from scones_domain.monitoring.captures import read_captures
 
 # ----------------------------------------------------------------------------- stats
 

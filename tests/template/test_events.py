@@ -57,7 +57,7 @@ def test_workflow_input_is_the_seed_format():
 @pytest.mark.parametrize("name", sorted(PARSERS))
 def test_event_is_accepted_by_its_function(name):
     parsed = PARSERS[name](json.loads((EVENTS / name).read_text()))
-    assert parsed.key
+    assert parsed.location.key
 
 
 def test_classify_event_carries_a_real_png():

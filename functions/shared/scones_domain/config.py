@@ -1,10 +1,20 @@
-"""Read configuration from environment variables strictly: a missing or bad value fails early."""
+"""The product's defaults, written once, and configuration read from environment variables
+strictly (a missing or bad value fails early).
+
+``DEFAULT_CONFIDENCE_THRESHOLD`` is the template's ``ConfidenceThreshold`` default (a test
+keeps the two equal); the CLI, the model's metrics and the monitoring use it as theirs.
+"""
 
 from __future__ import annotations
 
 import os
 
 from scones_domain.errors import MissingConfiguration
+
+# Inclusive: a confidence exactly at the threshold passes (predictions.meets_threshold).
+DEFAULT_CONFIDENCE_THRESHOLD = 0.93
+# The model's output order, as the template's ClassLabels default lists it.
+DEFAULT_CLASS_LABELS = ("bicycle", "motorcycle")
 
 
 def env_str(name: str) -> str:

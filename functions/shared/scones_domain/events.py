@@ -1,6 +1,7 @@
 """Parse the three functions' input events into small typed records, with named errors.
 
-Event shapes (each state's output is the next state's input)::
+Event shapes (each state's output is the next state's input; ``scones_domain.contracts``
+types every state's input and output)::
 
     workflow input   {"image_data": "", "s3_bucket": "<bucket>", "s3_key": "<key>"}
                      (image_data optional: base64 bytes to classify instead of reading S3;
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scones_domain.errors import InvalidEventField, InvalidImageData, MissingEventField
+from scones_domain.location import S3Location
 
 # S3 bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -31,15 +33,13 @@ TRANSPORTS = ("inline", "s3")
 class ImageRequest:
     """Which image to classify; ``image_data`` holds caller-supplied bytes, if any."""
 
-    bucket: str
-    key: str
+    location: S3Location
     image_data: bytes | None = None
 
 
 @dataclass(frozen=True)
 class SerializedImage:
-    bucket: str
-    key: str
+    location: S3Location
     content_type: str
     size_bytes: int
     transport: str
@@ -48,8 +48,7 @@ class SerializedImage:
 
 @dataclass(frozen=True)
 class Classification:
-    bucket: str
-    key: str
+    location: S3Location
     inferences: list[float]
 
 
@@ -111,14 +110,14 @@ def parse_image_request(event: Any, default_bucket: str | None = None) -> ImageR
         detail = require_mapping(event["detail"])
         bucket = require_str(require_mapping(detail.get("bucket", {})), "name")
         key = require_str(require_mapping(detail.get("object", {})), "key")
-        return ImageRequest(bucket=require_bucket(bucket, "detail.bucket.name"), key=key)
+        return ImageRequest(S3Location(require_bucket(bucket, "detail.bucket.name"), key))
     if event.get("s3_bucket") in (None, "") and default_bucket:
         bucket = default_bucket
     else:
         bucket = require_bucket(require_str(event, "s3_bucket"), "s3_bucket")
     key = require_str(event, "s3_key")
     image_data = decode_image_data(event.get("image_data"))
-    return ImageRequest(bucket=bucket, key=key, image_data=image_data)
+    return ImageRequest(S3Location(bucket, key), image_data=image_data)
 
 
 def parse_serialized_image(event: Any) -> SerializedImage:
@@ -131,8 +130,8 @@ def parse_serialized_image(event: Any) -> SerializedImage:
     if transport == "inline" and image_data is None:
         raise MissingEventField("'transport' is 'inline' but the event has no 'image_data'")
     return SerializedImage(
-        bucket=require_bucket(require_str(event, "bucket"), "bucket"),
-        key=require_str(event, "key"),
+        location=S3Location(require_bucket(require_str(event, "bucket"), "bucket"),
+                            require_str(event, "key")),
         content_type=require_str(event, "content_type"),
         size_bytes=require_int(event, "size_bytes"),
         transport=transport,
@@ -144,7 +143,6 @@ def parse_classification(event: Any) -> Classification:
     """The classify function's output, as the filter function receives it."""
     event = require_mapping(event)
     return Classification(
-        bucket=require_str(event, "bucket"),
-        key=require_str(event, "key"),
+        location=S3Location(require_str(event, "bucket"), require_str(event, "key")),
         inferences=require_list(event, "inferences"),
     )

@@ -1,4 +1,8 @@
-"""Check a probability vector against the class labels and pick the top label."""
+"""Check a probability vector against the class labels, pick the top label, apply the threshold.
+
+The same rules serve the workflow (ClassifyImage, FilterLowConfidence) and the monitoring of
+captured inferences.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +40,8 @@ def top_prediction(probabilities: Sequence[float], labels: Sequence[str]) -> tup
     """(label, confidence) of the largest probability; the first label wins a tie."""
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return labels[best], float(probabilities[best])
+
+
+def meets_threshold(confidence: float, threshold: float) -> bool:
+    """Inclusive: a confidence exactly at the threshold passes."""
+    return confidence >= threshold

@@ -1,4 +1,4 @@
-"""Statistics over captured inferences, in pure Python (shared with the Lambda).
+"""Statistics over captured inferences, in pure Python (``scones monitor`` and the Lambda).
 
 - :func:`psi`: population stability index with bins at the baseline's quantiles.
 - :func:`ks_2samp`: two-sample Kolmogorov-Smirnov statistic D and its asymptotic p-value
@@ -13,6 +13,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+
+from scones_domain.predictions import meets_threshold
 
 PSI_EPSILON = 1e-4  # floor for empty bins so that log() stays finite
 
@@ -174,7 +176,7 @@ def summarize(rows: Sequence, labels: Sequence[str], threshold: float) -> dict:
     above = {label: 0 for label in labels}
     for row in rows:
         counts[row.label] = counts.get(row.label, 0) + 1
-        if row.confidence >= threshold:
+        if meets_threshold(row.confidence, threshold):
             above[row.label] = above.get(row.label, 0) + 1
     n_above = sum(above.values())
     confidences = [row.confidence for row in rows]

@@ -19,7 +19,8 @@ Records that are not image inferences of this model (other endpoints' ``text/csv
 broken lines, outputs that are not a probability list) are skipped and counted by reason;
 they never stop a run. A source that does not exist raises :class:`CaptureSourceNotFound`.
 
-This module is shared by ``scones monitor`` and the scheduled Lambda: keep it free of numpy,
+The top label and the threshold are the workflow's own rules (``scones_domain.predictions``).
+Shared by ``scones monitor`` and the scheduled MonitorCapturesFunction: keep it free of numpy,
 matplotlib and Pillow (boto3 is imported only for ``s3://`` sources).
 """
 
@@ -35,8 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-DEFAULT_THRESHOLD = 0.93
-DEFAULT_LABELS = ("bicycle", "motorcycle")
+from scones_domain.config import DEFAULT_CLASS_LABELS, DEFAULT_CONFIDENCE_THRESHOLD
+from scones_domain.location import InvalidS3Uri, S3Location
+from scones_domain.predictions import meets_threshold, top_prediction
+
 IMAGE_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
 
 # Reasons a line is skipped (keys of CaptureReadResult.skipped).
@@ -147,8 +150,8 @@ class CaptureReadResult:
 
 # An image inspector turns the input bytes into per-row fields ("width", "height", anything
 # else lands in Inference.extra). Each user brings its own: the CLI decodes with Pillow (and
-# adds brightness); the Lambda reads the header with the shared layer's
-# scones_domain.images.inspect_image (no Pillow in Lambdas). The reader itself needs neither.
+# adds brightness); the Lambda reads the header with scones_domain.images.inspect_image (no
+# Pillow in Lambdas). The reader itself needs neither.
 ImageInspector = Callable[[bytes], dict]
 
 
@@ -256,8 +259,7 @@ def parse_record(
     except (ValueError, TypeError, AttributeError) as exc:
         raise SkippedRecord(SKIP_BAD_TIME, str(exc)) from exc
     endpoint, variant, _ = path_info(source)
-    best = max(range(len(probabilities)), key=probabilities.__getitem__)
-    confidence = probabilities[best]
+    label, confidence = top_prediction(probabilities, labels)
     extra = dict(inspect_image(payload))
     width, height = extra.pop("width", None), extra.pop("height", None)
     return Inference(
@@ -271,9 +273,9 @@ def parse_record(
         width=width,
         height=height,
         probabilities=tuple(probabilities),
-        label=labels[best],
+        label=label,
         confidence=confidence,
-        above_threshold=confidence >= threshold,
+        above_threshold=meets_threshold(confidence, threshold),
         source=source,
         extra=extra,
     )
@@ -282,14 +284,12 @@ def parse_record(
 # ----------------------------------------------------------------------------- sources
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> (bucket, prefix without leading slash)."""
-    if not uri.startswith("s3://"):
-        raise InvalidCaptureUri(f"not an s3:// URI: {uri!r}")
-    bucket, _, prefix = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise InvalidCaptureUri(f"no bucket in {uri!r}")
-    return bucket, prefix
+def capture_location(uri: str) -> S3Location:
+    """``s3://bucket/prefix`` of a capture source; InvalidCaptureUri when it is not one."""
+    try:
+        return S3Location.parse(uri)
+    except InvalidS3Uri as exc:
+        raise InvalidCaptureUri(str(exc)) from None
 
 
 def _keep_file(path: str, since: datetime | None, until: datetime | None) -> bool:
@@ -361,7 +361,8 @@ def _list_window(s3_client, bucket: str, prefix: str, hours: list[str], depth: i
 
 
 def _s3_files(uri: str, since, until, s3_client=None) -> Iterator[tuple[str, str]]:
-    bucket, prefix = parse_s3_uri(uri)
+    source = capture_location(uri)
+    bucket, prefix = source.bucket, source.key
     if prefix and not prefix.endswith(("/", ".jsonl")):
         prefix += "/"  # a capture prefix is a folder: s3://b/capture must not read capture-old/
     if s3_client is None:
@@ -370,6 +371,8 @@ def _s3_files(uri: str, since, until, s3_client=None) -> Iterator[tuple[str, str
         s3_client = boto3.client("s3")
     from botocore.exceptions import ClientError
 
+    from scones_domain.storage import is_not_found
+
     try:
         hours = _hour_prefixes(since, until) if since is not None else None
         if hours is None or prefix.endswith(".jsonl"):
@@ -377,13 +380,13 @@ def _s3_files(uri: str, since, until, s3_client=None) -> Iterator[tuple[str, str
         else:
             keys = _list_window(s3_client, bucket, prefix, hours)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        if is_not_found(exc):  # NoSuchBucket
             raise CaptureSourceNotFound(f"bucket not found: {bucket}") from exc
         raise
     for key in sorted(set(keys)):
         if _keep_file(key, since, until):
             body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            yield f"s3://{bucket}/{key}", body.decode("utf-8", errors="replace")
+            yield S3Location(bucket, key).uri, body.decode("utf-8", errors="replace")
 
 
 def iter_capture_files(
@@ -398,8 +401,8 @@ def iter_capture_files(
 def read_lines(
     files: Iterable[tuple[str, str]],
     *,
-    labels: Iterable[str] = DEFAULT_LABELS,
-    threshold: float = DEFAULT_THRESHOLD,
+    labels: Iterable[str] = DEFAULT_CLASS_LABELS,
+    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     since: datetime | None = None,
     until: datetime | None = None,
     inspect_image: ImageInspector = no_image_stats,
@@ -440,8 +443,8 @@ def read_lines(
 def read_captures(
     captures: str,
     *,
-    labels: Iterable[str] = DEFAULT_LABELS,
-    threshold: float = DEFAULT_THRESHOLD,
+    labels: Iterable[str] = DEFAULT_CLASS_LABELS,
+    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     since: datetime | None = None,
     until: datetime | None = None,
     inspect_image: ImageInspector = no_image_stats,

@@ -3,7 +3,7 @@
 The baseline is written by ``scones train`` next to the model (``OUTDIR/baseline.json`` and
 inside ``model.tar.gz``)::
 
-    {"labels": [...], "n": int, "threshold": 0.93,
+    {"labels": [...], "n": int, "threshold": float,
      "confidence": [max calibrated probability per validation image],
      "label_mix": {"bicycle": share_predicted, "motorcycle": share_predicted},
      "input": {"brightness": [...], "width": [...], "height": [...], "bytes": [...]}}
@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scones.monitor import stats
+from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
+from scones_domain.location import InvalidS3Uri, S3Location
+from scones_domain.monitoring import stats
 
 PSI_FAIL = 0.25
 PSI_WARN = 0.10
@@ -123,7 +125,7 @@ def parse_baseline(data: bytes | str | dict, source: str = "") -> Baseline:
     return Baseline(
         labels=tuple(labels),
         n=int(data.get("n", len(confidence))),
-        threshold=float(data.get("threshold", 0.93)),
+        threshold=float(data.get("threshold", DEFAULT_CONFIDENCE_THRESHOLD)),
         confidence=confidence,
         label_mix={str(k): float(v) for k, v in mix.items()},
         inputs=inputs,
@@ -153,17 +155,24 @@ def load_baseline(path: str | Path, s3_client=None) -> Baseline:
     """Load ``baseline.json`` or ``model.tar.gz`` from a local path or ``s3://`` URI."""
     path = str(path)
     if path.startswith("s3://"):
-        from scones.monitor.captures import parse_s3_uri
+        from botocore.exceptions import ClientError
 
-        bucket, key = parse_s3_uri(path)
+        from scones_domain.storage import is_not_found
+
+        try:
+            location = S3Location.parse(path)
+        except InvalidS3Uri as exc:
+            raise BaselineNotFound(f"baseline not found: {exc}") from None
         if s3_client is None:
             import boto3
 
             s3_client = boto3.client("s3")
         try:
-            blob = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3_client.exceptions.NoSuchKey as exc:
-            raise BaselineNotFound(f"baseline not found: {path}") from exc
+            blob = s3_client.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+        except ClientError as exc:
+            if is_not_found(exc):
+                raise BaselineNotFound(f"baseline not found: {path}") from exc
+            raise
         return baseline_from_bytes(blob, path)
     file = Path(path)
     if not file.is_file():
