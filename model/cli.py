@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-DEFAULT_THRESHOLD = 0.93  # same as model.metrics.DEFAULT_THRESHOLD (kept import-free here)
+from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--backbone", default=None,
                        help="backbone .npz to fine-tune from (default: the committed one, see "
                        "`scones pretrain`)")
-    train.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    train.add_argument("--threshold", type=float, default=DEFAULT_CONFIDENCE_THRESHOLD)
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser(
@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--model", required=True, help="path to model.tar.gz")
     evaluate.add_argument("--data", required=True, help="ImageFolder dir, .lst file or dir")
-    evaluate.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    evaluate.add_argument("--threshold", type=float, default=DEFAULT_CONFIDENCE_THRESHOLD)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--out", default=None, help="directory for the PNG plots")
     evaluate.set_defaults(func=run_evaluate)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.93
+# The product's threshold default, written once in the domain (the model's modules import
+# it from here under this name).
+from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD as DEFAULT_THRESHOLD
 
 
 def classification_report(

@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
@@ -45,7 +47,8 @@ def register(subparsers) -> None:
     demo.add_argument("--epochs", type=int, default=None,
                       help="epochs per member when training (default: the model's recipe)")
     demo.add_argument("--threshold", type=float, default=None,
-                      help="ConfidenceThreshold (default: the template's, 0.93)")
+                      help="ConfidenceThreshold (default: the template's, "
+                      f"{DEFAULT_CONFIDENCE_THRESHOLD})")
     demo.add_argument("--concurrency", type=int, default=2, help="executions in flight")
     demo.set_defaults(func=run)
 

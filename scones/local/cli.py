@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
+
 DEFAULT_MODEL = "runs/model/model.tar.gz"
 DEFAULT_CAPTURE = "runs/captures"
 DEFAULT_LAMBDA_LOG = "runs/lambda.log"
@@ -50,7 +52,8 @@ def register(subparsers) -> None:
                      help="with --batch: the Distributed Map's MaxConcurrency (default 20)")
     run.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
     run.add_argument("--threshold", type=float, default=None,
-                     help="ConfidenceThreshold (default: the template's, 0.93)")
+                     help="ConfidenceThreshold (default: the template's, "
+                     f"{DEFAULT_CONFIDENCE_THRESHOLD})")
     run.add_argument("--json", dest="json_out", default=None, metavar="OUT",
                      help="write one JSON record per image to OUT (a JSON list)")
     run.add_argument("--capture", default=DEFAULT_CAPTURE, metavar="DIR|s3://...",
