@@ -1,7 +1,8 @@
 """`scones run --batch DIR`: the batch state machine over a folder, on this machine.
 
-Starts the local endpoint and stack (:func:`scones.local.runner.local_runtime`), uploads every image of the folder under one prefix,
-starts ONE ``BatchClassificationStateMachine`` execution over that prefix and waits for it.
+Starts the local endpoint and stack (:func:`scones.local.runner.local_runtime`), uploads
+every image of the folder under one prefix, starts ONE ``BatchClassificationStateMachine``
+execution over that prefix and waits for it.
 Its Distributed Map runs the per-image workflow once per image; the summary comes from the
 batch's last state (BatchSummaryFunction). Each image's record is then read from its own
 per-image execution, exactly as ``scones run`` reads it (:class:`ImageRecord`).

@@ -78,7 +78,7 @@ def register(subparsers) -> None:
     invoke.add_argument("--upload", action="append", default=[], metavar="FILE[=KEY]",
                         help="put FILE into the bucket as KEY (default: the event's key)")
     invoke.add_argument("--bucket", default=None,
-                        help="local bucket name (default: the event's, else the stack's ImageBucket)")
+                        help="local bucket name (default: the event's, else ImageBucket)")
     invoke.add_argument("--model", default=DEFAULT_MODEL,
                         help="served for functions that call the endpoint")
     invoke.set_defaults(func=invoke_command)
@@ -215,6 +215,7 @@ def _parse_upload(spec: str, event_key: str | None) -> tuple[Path, str]:
 
 
 def invoke_command(args: argparse.Namespace) -> int:
+    from scones.local.deploy import describe
     from scones.local.endpoint import ArtifactError, start_endpoint
     from scones.local.runner import (
         ModelNotFoundError,
@@ -222,7 +223,6 @@ def invoke_command(args: argparse.Namespace) -> int:
         quiet_interpreter_logs,
         require_model,
     )
-    from scones.local.deploy import describe
     from scones.local.stack import LocalStack, UnknownFunctionError
 
     try:

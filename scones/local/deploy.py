@@ -203,7 +203,8 @@ def _stack_resources(cloudformation: Any, stack_name: str) -> dict[str, str]:
     for page in cloudformation.get_paginator("list_stack_resources").paginate(
             StackName=stack_name):
         for summary in page["StackResourceSummaries"]:
-            resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+            if summary.get("LogicalResourceId"):  # moto lists skipped resources without one
+                resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
     return resources
 
 
@@ -242,12 +243,12 @@ def deploy(template: str | Path = DEFAULT_TEMPLATE, *,
             StackName=stack_name, TemplateBody=json.dumps(cfn),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        resources = _stack_resources(cloudformation, stack_name)
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise DeployError(f"stack {stack_name}: {stack['StackStatus']} "
                           f"{stack.get('StackStatusReason', '')}".strip())
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    resources = _stack_resources(cloudformation, stack_name)
     lambda_client = boto3.client("lambda", region_name=REGION)
     functions = {logical_id: _function(lambda_client, logical_id, resources[logical_id], cfn,
                                        artifacts)

@@ -150,8 +150,9 @@ def with_substitution_outputs(cfn: dict) -> dict:
         if resource["Type"] != "AWS::StepFunctions::StateMachine":
             continue
         properties = resource["Properties"]
+        substitutions = properties.get("DefinitionSubstitutions") or {}
         values = {"RoleArn": properties["RoleArn"],
-                  **{f"_{k}": v for k, v in (properties.get("DefinitionSubstitutions") or {}).items()}}
+                  **{f"_{key}": value for key, value in substitutions.items()}}
         for key, value in values.items():
             outputs[f"{SUBSTITUTION_OUTPUT}{logical_id}{key}"] = {"Value": value}
     return cfn
@@ -308,7 +309,8 @@ def parse_once() -> list:
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     programs, clients, lock = {}, {}, threading.Lock()
-    parse, client_for = ExecutionWorker._get_evaluation_entrypoint, lambda_eval_utils.boto_client_for
+    parse = ExecutionWorker._get_evaluation_entrypoint
+    client_for = lambda_eval_utils.boto_client_for
 
     def get_evaluation_entrypoint(worker):
         definition = worker._evaluation_details.state_machine_details.definition
@@ -374,7 +376,8 @@ def _write_result_files(env, resource_runtime_part, state_credentials) -> None:
                                     "Cause": f"moto {MOTO_VERSION} reports a failed Map item as "
                                              "null, without its error and cause"})
         else:
-            files["SUCCEEDED"].append({**entry, "Status": "SUCCEEDED", "Output": json.dumps(output)})
+            files["SUCCEEDED"].append({**entry, "Status": "SUCCEEDED",
+                                       "Output": json.dumps(output)})
     manifest: dict[str, Any] = {"DestinationBucket": bucket, "MapRunArn": map_run_arn,
                                 "ResultFiles": {status: [] for status in files}}
     for status, entries in files.items():
@@ -519,6 +522,15 @@ def transform_input(event: dict, transformer: dict | None, rule_name: str = "") 
         out.append(char)
         i += 1
     return "".join(out)
+
+
+def pattern_matches(pattern: str, event: dict) -> bool:
+    """EventBridge's TestEventPattern, which moto does not implement: moto's own pattern
+    engine (the one its rules match with) applied to ``event``. Test:
+    tests/batch/test_batch_template.py (the upload and alert rules)."""
+    from moto.events.models import EventPattern
+
+    return EventPattern.load(pattern).matches_event(event)
 
 
 def rule_targets(deliver: Callable[[str, dict, str], None]) -> list:

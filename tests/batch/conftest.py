@@ -14,12 +14,10 @@ import pytest
 from PIL import Image
 
 from scones.local.endpoint import start_endpoint
-from scones.local.events import LocalEvents
 from scones.local.runner import function_stdout_to, quiet_interpreter_logs
 from scones.local.stack import LocalStack
 
 BRIGHTNESS_MODEL = Path(__file__).resolve().parents[1] / "local/fixtures/brightness_model"
-RESULTS_TABLE = "scones-local-ResultsTable"  # the local stack's name for ResultsTable
 BATCH_SIZE = 30  # real images per batch test
 
 
@@ -60,9 +58,9 @@ def endpoint(brightness_model):
 
 @pytest.fixture(scope="module")
 def events(endpoint, tmp_path_factory):
-    """The real template deployed in moto, with its EventBridge rules, batch state machine,
-    results table, review prefix and alert topic (scones.local.events)."""
+    """The events of the real template deployed in moto (EventBridge rules, batch state
+    machine, results table, review prefix, alert topic); the stack is ``events.stack``."""
     quiet_interpreter_logs()
     log = tmp_path_factory.mktemp("lambda") / "lambda.log"
-    with function_stdout_to(log), LocalStack(endpoint.url) as stack, LocalEvents(stack) as ev:
-        yield ev
+    with function_stdout_to(log), LocalStack(endpoint.url) as stack:
+        yield stack.events

@@ -17,8 +17,9 @@ import uuid
 
 import pytest
 
-from scones.local.events import sfn_integration_patches
-from scones.local.stack import MOTO_CONFIG, TERMINAL, load_local_app
+from scones.local.deploy import describe
+from scones.local.moto_adapter import start_execution_task
+from scones.local.stack import MOTO_CONFIG, TERMINAL
 
 BATCH = "BatchClassificationStateMachine"
 ROLE_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -46,7 +47,7 @@ CHILDREN = {
 @pytest.fixture(scope="module")
 def item_processor() -> dict:
     """The shipped batch definition's ItemProcessor, as a state machine of its own."""
-    definition = load_local_app().state_machines[BATCH].definition_json
+    definition = describe().state_machines[BATCH].definition_json
     (state,) = [s for s in definition["States"].values() if s["Type"] == "Map"]
     processor = state["ItemProcessor"]
     return {"StartAt": processor["StartAt"], "States": processor["States"]}
@@ -58,7 +59,7 @@ def sfn():
     from moto import mock_aws
 
     with mock_aws(config=MOTO_CONFIG):
-        patches = sfn_integration_patches()
+        patches = start_execution_task()
         for patch in patches:
             patch.start()
         try:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scones.local.events import (
+from scones.local.moto_adapter import (
     InvalidInputPathError,
     read_path,
     status_change_event,
@@ -54,8 +54,8 @@ def test_status_change_event_has_the_fields_alerts_read():
                    "name": "e", "status": "FAILED", "input": "{}", "error": "NotAnImage",
                    "cause": "bytes", "startDate": datetime(2026, 1, 1, tzinfo=UTC),
                    "stopDate": datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)}
-    event = status_change_event(description, account="1", region="us-east-1")
-    assert event["source"] == "aws.states"
-    assert event["detail-type"] == "Step Functions Execution Status Change"
-    assert event["detail"]["error"] == "NotAnImage" and event["detail"]["cause"] == "bytes"
-    assert event["detail"]["stopDate"] - event["detail"]["startDate"] == 1000
+    detail = status_change_event(description)
+    assert detail["status"] == "FAILED" and detail["stateMachineArn"].endswith(":M")
+    assert detail["error"] == "NotAnImage" and detail["cause"] == "bytes"
+    assert detail["stopDate"] - detail["startDate"] == 1000
+    assert detail["output"] is None and detail["outputDetails"] is None

@@ -21,7 +21,7 @@ from unittest import mock
 
 import pytest
 
-from scones.local.stack import TERMINAL
+from scones.local.stack import BATCH_STATE_MACHINE, TERMINAL
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ def test_a_batch_counts_every_image_when_executions_end_slowly(events, two_image
     # WHEN the batch runs while each per-image execution's end is written slowly
     with slow_execution_end(stack.state_machine_arn):
         arn = stack.client("stepfunctions").start_execution(
-            stateMachineArn=events.batch_state_machine_arn, name=f"end-{uuid.uuid4()}",
+            stateMachineArn=stack.state_machine(BATCH_STATE_MACHINE), name=f"end-{uuid.uuid4()}",
             input=json.dumps(batch_input))["executionArn"]
         result = stack.wait(arn, batch_input, timeout=120)
     # THEN each image is an outcome (none lost as LocalItemFailureUnknown)

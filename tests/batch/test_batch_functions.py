@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from scones.local.deploy import describe
 from scones.local.lambdas import load_handler
-from scones.local.stack import load_local_app
 from scones_domain.batch import read_results, summarize_batch
 from scones_domain.location import S3Location
 
@@ -24,7 +24,7 @@ CAUGHT = {"bucket": "scones-local-images", "key": "incoming/b.png", "label": "mo
 
 @pytest.fixture(scope="module")
 def app():
-    return load_local_app()
+    return describe()
 
 
 @pytest.fixture

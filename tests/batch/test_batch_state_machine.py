@@ -7,17 +7,17 @@ import uuid
 
 import pytest
 
-from scones.local.stack import ExecutionResult
+from scones.local.stack import BATCH_STATE_MACHINE, ExecutionResult
 
 pytestmark = pytest.mark.integration
 
-RESULTS_TABLE = "scones-local-ResultsTable"
 
 
 def run_batch(events, prefix: str) -> ExecutionResult:
     batch_input = {"s3_bucket": events.stack.bucket, "prefix": prefix}
     arn = events.stack.client("stepfunctions").start_execution(
-        stateMachineArn=events.batch_state_machine_arn, name=f"test-{uuid.uuid4()}",
+        stateMachineArn=events.stack.state_machine(BATCH_STATE_MACHINE),
+        name=f"test-{uuid.uuid4()}",
         input=json.dumps(batch_input))["executionArn"]
     return events.stack.wait(arn, batch_input, timeout=300)
 
@@ -70,8 +70,9 @@ def test_confident_results_are_in_the_table_exactly_once_after_a_rerun(
         events, batch, batch_images, verdict):
     prefix, first, second = batch
     assert second.status == "SUCCEEDED"
-    assert second.output["confident"] == first.output["confident"]  # the re-run saw the same
-    items = events.stack.client("dynamodb").scan(TableName=RESULTS_TABLE)["Items"]
+    assert second.output["confident"] == first.output["confident"], (first.output, second.output)
+    items = events.stack.client("dynamodb").scan(
+        TableName=events.stack.deployment.resources["ResultsTable"])["Items"]
     mine = [i for i in items if i["key"]["S"].startswith(prefix)]
     expected = {f"s3://{events.stack.bucket}/{prefix}{p.name}" for p in batch_images if verdict(p)}
     # THEN one item per confident image, none for the others

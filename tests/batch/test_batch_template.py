@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 
-from scones.local.events import load_rules, template_resolver, transform_input
-from scones.local.stack import load_local_app
-from scones.local.template import InvalidParameterValue, definition_placeholders, load_template
+from scones.local.deploy import deploy, read_template
+from scones.local.moto_adapter import (
+    MOTO_CONFIG,
+    InvalidParameterValue,
+    check_parameters,
+    pattern_matches,
+    transform_input,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BATCH = "BatchClassificationStateMachine"
@@ -20,23 +28,40 @@ IMAGE = "ImageClassificationStateMachine"
 
 @pytest.fixture(scope="module")
 def app():
-    return load_local_app()
+    """The template deployed in moto (SAM transform + CloudFormation), kept for the module."""
+    from moto import mock_aws
+
+    with mock_aws(config=MOTO_CONFIG):
+        yield deploy()
+
+
+@dataclass
+class Rule:
+    """One EventBridge rule as moto holds it, matched as moto's EventBridge matches it."""
+
+    pattern: str
+    targets: list[dict]
+
+    def matches(self, event: dict) -> bool:
+        return pattern_matches(self.pattern, event)
 
 
 @pytest.fixture(scope="module")
 def rules(app):
-    return {rule.logical_id: rule for rule in load_rules(app, template_resolver(app))}
+    client = boto3.client("events", region_name="us-east-1")
+    return {logical_id: Rule(client.describe_rule(Name=name)["EventPattern"],
+                             client.list_targets_by_rule(Rule=name)["Targets"])
+            for logical_id, name in app.resources.items()
+            if app.template["Resources"][logical_id]["Type"] == "AWS::Events::Rule"}
 
 
 @pytest.fixture(scope="module")
 def resources():
-    return load_template(REPO_ROOT / "template.yaml")["Resources"]
+    return read_template(REPO_ROOT / "template.yaml")["Resources"]
 
 
 def status_event(app, machine: str, status: str, error: str | None) -> dict:
     arn = app.state_machines[machine].arn
-    if machine == BATCH:  # named by its Name property: <stack>-batch-classification
-        arn = arn.rsplit(":", 1)[0] + ":scones-local-batch-classification"
     return {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
             "detail": {"stateMachineArn": arn, "status": status, "error": error,
                        "cause": "c", "input": "{}", "executionArn": arn + ":x"}}
@@ -45,7 +70,7 @@ def status_event(app, machine: str, status: str, error: str | None) -> dict:
 def test_batch_placeholders_exactly_match_its_substitutions(resources):
     text = (REPO_ROOT / "statemachine/batch_classification.asl.json").read_text()
     substitutions = resources[BATCH]["Properties"]["DefinitionSubstitutions"]
-    assert definition_placeholders(text) == set(substitutions)
+    assert set(re.findall(r"\$\{([^}!]+)\}", text)) == set(substitutions)
 
 
 def test_moto_parses_every_state_of_the_batch_definition(app):
@@ -84,13 +109,13 @@ def test_every_arn_in_the_template_is_partition_aware():
 def test_the_upload_rule_maps_an_s3_event_to_the_workflow_input(app, rules):
     rule = rules["ImageUploadedRule"]
     event = {"source": "aws.s3", "detail-type": "Object Created",
-             "detail": {"bucket": {"name": "scones-local-images"},
+             "detail": {"bucket": {"name": app.resources["ImageBucket"]},
                         "object": {"key": app.parameters["UploadPrefix"] + "x.png"}}}
     assert rule.matches(event)
     (target,) = rule.targets
     assert target["Arn"] == app.state_machines[IMAGE].arn
     assert json.loads(transform_input(event, target["InputTransformer"])) == {
-        "image_data": "", "s3_bucket": "scones-local-images",
+        "image_data": "", "s3_bucket": app.resources["ImageBucket"],
         "s3_key": app.parameters["UploadPrefix"] + "x.png"}
     # AND objects elsewhere (the review copies, batch results) do not trigger it
     for key in ("review/incoming/x.png", "batch-results/m/manifest.json", "x.png"):
@@ -144,20 +169,18 @@ def test_the_batch_role_may_run_only_the_per_image_workflow(resources):
 ])
 def test_the_tolerated_failure_percentage_takes_only_0_to_100(value, accepted):
     # GIVEN the parameter as declared (Distributed Map ToleratedFailurePercentage is 0-100)
-    declaration = load_template(REPO_ROOT / "template.yaml")["Parameters"][
-        "BatchToleratedFailurePercentage"]
+    template = read_template(REPO_ROOT / "template.yaml")
+    declaration = template["Parameters"]["BatchToleratedFailurePercentage"]
     assert declaration["Type"] == "Number"
     assert (float(declaration["MinValue"]), float(declaration["MaxValue"])) == (0.0, 100.0)
     # WHEN a value is given THEN CloudFormation's checks (as the local runtime applies them)
     # accept exactly the values from 0 to 100
     if accepted:
-        app = load_local_app(parameters={"BatchToleratedFailurePercentage": value})
-        (state,) = [s for s in app.state_machines[BATCH].definition_json["States"].values()
-                    if s["Type"] == "Map"]
-        assert state["ToleratedFailurePercentage"] == float(value)
+        values = check_parameters(template, {"BatchToleratedFailurePercentage": value})
+        assert values["BatchToleratedFailurePercentage"] == value
     else:
         with pytest.raises(InvalidParameterValue):
-            load_local_app(parameters={"BatchToleratedFailurePercentage": value})
+            check_parameters(template, {"BatchToleratedFailurePercentage": value})
 
 
 def iam_matches(pattern: str, arn: str) -> bool:
@@ -167,18 +190,16 @@ def iam_matches(pattern: str, arn: str) -> bool:
 
 
 def batch_role_statements(app, resources) -> list[dict]:
-    """The batch state machine's policy statements, ARNs resolved as the local stack names them."""
-    resolver = template_resolver(app)
-    image = app.state_machines[IMAGE]
-    variables = {f"{IMAGE}.Name": image.name}
+    """The batch state machine role's policy statements as CloudFormation created them."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = app.resources[f"{BATCH}Role"]
     statements = []
-    for policy in resources[BATCH]["Properties"]["Policies"]:
-        for statement in policy.get("Statement", []):
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):  # moto's CloudFormation keeps it as Python's repr
+            document = ast.literal_eval(document)
+        for statement in document.get("Statement", []):
             resource = statement["Resource"]
-            if isinstance(resource, dict) and "Fn::Sub" in resource:
-                resource = resolver.substitute(resource["Fn::Sub"], variables)
-            else:
-                resource = resolver.resolve(resource)
             actions = statement["Action"]
             statements.append({"Action": [actions] if isinstance(actions, str) else actions,
                                "Resource": resource if isinstance(resource, list) else [resource]})

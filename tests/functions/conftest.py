@@ -27,8 +27,8 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
 from PIL import Image
 
-from scones.local.lambdas import LocalFunction, load_handler
 from scones.local.deploy import Deployment, describe
+from scones.local.lambdas import LocalFunction, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "events"

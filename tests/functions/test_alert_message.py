@@ -9,8 +9,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from scones.local.lambdas import load_handler
 from scones.local.deploy import describe
+from scones.local.lambdas import load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scones.local.lambdas import load_handler
 from scones.local.deploy import Function
+from scones.local.lambdas import load_handler
 
 HANDLER = textwrap.dedent(
     """\

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from scones.local.deploy import describe
 from scones.local.lambdas import load_handler
 from scones.local.runner import function_stdout_to
-from scones.local.deploy import describe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = describe(REPO_ROOT / "template.yaml")

@@ -18,7 +18,7 @@ def test_confident_image_succeeds_with_its_inference(local_stack, bright_and_dar
     # THEN it SUCCEEDED through the three states, output without image bytes
     assert result.status == "SUCCEEDED", result.cause
     assert result.states[:3] == ["SerializeImageData", "ClassifyImage", "FilterLowConfidence"]
-    expected = {"bucket": "scones-local-images", "key": f"test/{bright.name}",
+    expected = {"bucket": local_stack.bucket, "key": f"test/{bright.name}",
                 "label": "bicycle", "confidence": 0.99, "inferences": [0.99, 0.01],
                 "threshold": 0.93}
     assert {k: result.output.get(k) for k in expected} == expected

@@ -109,7 +109,8 @@ def test_invoke_function_goes_through_the_lambda_api(flaky_stack):
     ok = flaky_stack.invoke_function("ShoutFunction", {"word": "moped"})
     failed = flaky_stack.invoke_function("ShoutFunction", {"word": "motorcycles!"})
     # THEN its response, or the Lambda error shape with failed=True, comes back
-    assert ok == (False, {"word": "MOPED", "function": flaky_stack.deployment.functions["ShoutFunction"].name})
+    shout = flaky_stack.deployment.functions["ShoutFunction"].name
+    assert ok == (False, {"word": "MOPED", "function": shout})
     assert failed[0] is True and failed[1]["errorType"] == "WordTooLongError"
     with pytest.raises(UnknownFunctionError, match="ShoutFunction"):
         flaky_stack.invoke_function("NoSuchFunction", {})
