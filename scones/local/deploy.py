@@ -212,14 +212,16 @@ def _function(client: Any, logical_id: str, name: str, template: dict[str, Any],
               artifacts: Mapping[str, Path]) -> Function:
     config = client.get_function_configuration(FunctionName=name)
     code = template["Resources"][logical_id]["Properties"]["Code"]
+    layer_dirs, architectures = moto_adapter.dropped_function_properties(template, logical_id,
+                                                                         artifacts)
     return Function(
         logical_id=logical_id, name=name, arn=config["FunctionArn"], handler=config["Handler"],
         runtime=config["Runtime"], timeout=int(config["Timeout"]),
         memory_size=int(config["MemorySize"]),
-        architectures=tuple(config.get("Architectures") or ["x86_64"]),
+        architectures=architectures,
         environment=moto_adapter.text_environment(client, config),
         code_dir=artifacts[f"s3://{code['S3Bucket']}/{code['S3Key']}"],
-        layer_dirs=moto_adapter.function_layers(template, logical_id, artifacts),
+        layer_dirs=layer_dirs,
     )
 
 

@@ -226,18 +226,21 @@ def text_environment(client: Any, config: dict) -> dict[str, str]:
     return text
 
 
-def function_layers(cfn: dict, logical_id: str, artifacts: Mapping[str, Path]) -> tuple[Path, ...]:
-    """The local directories of a function's layers (its ``Layers`` are ``Ref``s to
-    ``AWS::Lambda::LayerVersion`` resources of the stack). moto's CloudFormation drops
-    ``Layers``. Test: tests/functions/test_local_lambdas.py."""
+def dropped_function_properties(cfn: dict, logical_id: str, artifacts: Mapping[str, Path]
+                                ) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """A function's layer directories and architectures, which moto's CloudFormation drops:
+    its ``Layers`` (``Ref``s to ``AWS::Lambda::LayerVersion`` resources of the stack, read back
+    to the local directories they were packaged from) and ``Architectures``. Test:
+    tests/local/test_deploy.py (every function deployed with its code)."""
+    properties = cfn["Resources"][logical_id]["Properties"]
     dirs = []
-    for layer in cfn["Resources"][logical_id]["Properties"].get("Layers") or []:
+    for layer in properties.get("Layers") or []:
         if not (isinstance(layer, dict) and set(layer) == {"Ref"}):
             raise AdapterError(f"{logical_id}: only a layer of this template runs locally, "
                                f"not {layer!r}")
         content = cfn["Resources"][layer["Ref"]]["Properties"]["Content"]
         dirs.append(artifacts[f"s3://{content['S3Bucket']}/{content['S3Key']}"])
-    return tuple(dirs)
+    return tuple(dirs), tuple(properties.get("Architectures") or ["x86_64"])
 
 
 def enable_bucket_events(cfn: dict, resources: Mapping[str, str], region: str) -> None:
