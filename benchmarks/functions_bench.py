@@ -58,10 +58,10 @@ def import_ms(function: str, repeat: int) -> tuple[list[float], list[float]]:
     CPU time is what the import costs; wall time adds waiting for a core, which on a shared
     2-core machine can double it. Lambda's Init phase runs on an unshared (burst) CPU.
     """
+    from scones.local.deploy import describe
     from scones.local.lambdas import runtime_environment
-    from scones.local.template import load_app
 
-    spec = load_app(resource_names={"ImageBucket": "bench-images"}).functions[function]
+    spec = describe().functions[function]
     env = {
         **os.environ,
         **runtime_environment(spec),
@@ -120,30 +120,31 @@ class _InstantEndpoint:
 
 def warm_worker(calls: int, out_path: str) -> None:
     """Time warm handler calls (run in a subprocess whose stdout is /dev/null)."""
+    from scones.local.deploy import describe
     from scones.local.lambdas import LambdaContext, environment, load_handler
-    from scones.local.template import load_app
 
+    deployment = describe()
+    bucket = deployment.resources["ImageBucket"]  # the name the stack gives the image bucket
     png = (REPO_ROOT / "events" / "classify_image.json").read_text()
     classify_event = json.loads(png)
     image_b64 = classify_event["image_data"]
     events = {
         "SerializeImageDataFunction": {
             "image_data": image_b64,
-            "s3_bucket": "bench-images",
+            "s3_bucket": bucket,
             "s3_key": "test/bicycle_s_001789.png",
         },
         "ClassifyImageFunction": classify_event,
         "FilterLowConfidenceFunction": {
-            "bucket": "bench-images",
+            "bucket": bucket,
             "key": "test/bicycle_s_001789.png",
             "inferences": [0.97, 0.03],
         },
     }
     assert base64.b64decode(image_b64)
-    app = load_app(resource_names={"ImageBucket": "bench-images"})
     results = {}
     for name in FUNCTIONS:
-        function = load_handler(app.functions[name], {"AWS_REGION": "us-east-1"})
+        function = load_handler(deployment.functions[name], {"AWS_REGION": "us-east-1"})
         if hasattr(function.module, "sagemaker_runtime"):
             function.module.sagemaker_runtime = _InstantEndpoint()
         context = LambdaContext(name, function.spec.arn, function.spec.memory_size, "bench", 30)

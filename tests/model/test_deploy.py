@@ -535,9 +535,9 @@ def test_model_name_changes_with_what_the_model_is_made_of(artifact):
 
 def test_stack_parameters_are_the_templates_and_fit_its_patterns(artifact, repo_root):
     # The sam line names template parameters, each value allowed by the template itself.
-    from scones.local.template import load_template
+    from scones.local.deploy import read_template
 
-    template = load_template(repo_root / "template.yaml")["Parameters"]
+    template = read_template(repo_root / "template.yaml")["Parameters"]
     steps = plan(request_for(artifact), REGION)
     assert set(steps["stack_parameters"]) == {"EndpointName", "ModelVersion", "CaptureS3Uri",
                                               "BaselineS3Uri"}

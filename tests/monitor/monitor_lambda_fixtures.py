@@ -1,5 +1,5 @@
 """Helpers for the MonitorCapturesFunction tests: the scheduled event, EMF parsing, the
-function loaded through template.yaml, captures put into a moto bucket."""
+function loaded as template.yaml deploys it, captures put into a moto bucket."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from monitor_fixtures import T0, capture_record, capture_relpath, jsonl
 
+from scones.local.deploy import Deployment, describe
 from scones.local.lambdas import load_handler
-from scones.local.template import load_app, load_template
 
 BUCKET = "capture-bucket"
 PREFIX = "datacapture"
@@ -18,17 +18,9 @@ SERVICE = "scones-vehicle-classifier"
 EVENT_TIME = T0 + timedelta(minutes=30)  # window [03:00, 03:30]
 
 
-def local_resource_names(template_path) -> dict[str, str]:
-    """A local name for every non-function resource the template may !Ref (buckets, tables,
-    ...): the monitor uses none of them, but resolving the template needs them all."""
-    resources = load_template(template_path)["Resources"]
-    return {logical_id: f"local-{logical_id.lower()}" for logical_id, res in resources.items()
-            if res["Type"] not in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")}
-
-
-def resolve_template(repo_root, **parameters):
-    path = repo_root / "template.yaml"
-    return load_app(path, resource_names=local_resource_names(path), parameters=parameters)
+def deploy_template(repo_root, **parameters) -> Deployment:
+    """template.yaml deployed with these parameter overrides (in a moto of its own)."""
+    return describe(repo_root / "template.yaml", parameters=parameters)
 
 
 def scheduled_event(when) -> dict:
@@ -66,10 +58,10 @@ def emf_values(blobs: list[dict]) -> dict[tuple[str, tuple], float]:
 
 def load_function(repo_root, *, baseline_uri: str = "", window_minutes: int = 30,
                   extra_env: dict | None = None):
-    """The function as the template defines it (environment, Globals, layer), imported fresh."""
-    app = resolve_template(repo_root, CaptureS3Uri=f"s3://{BUCKET}/{PREFIX}",
-                           BaselineS3Uri=baseline_uri, MonitorWindowMinutes=window_minutes)
-    spec = app.functions["MonitorCapturesFunction"]
+    """The function as the stack deploys it (environment, Globals, layer), imported fresh."""
+    deployment = deploy_template(repo_root, CaptureS3Uri=f"s3://{BUCKET}/{PREFIX}",
+                                 BaselineS3Uri=baseline_uri, MonitorWindowMinutes=window_minutes)
+    spec = deployment.functions["MonitorCapturesFunction"]
     function = load_handler(spec, extra_env={"POWERTOOLS_TRACE_DISABLED": "true",
                                              **(extra_env or {})})
     function.module.metrics.clear_metrics()

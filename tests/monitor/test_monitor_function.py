@@ -22,12 +22,12 @@ from monitor_lambda_fixtures import (
     EVENT_TIME,
     NAMESPACE,
     SERVICE,
+    deploy_template,
     emf_blobs,
     emf_values,
     invoke,
     load_function,
     put_items,
-    resolve_template,
     scheduled_event,
 )
 from moto import mock_aws
@@ -141,11 +141,12 @@ def test_header_stats_reads_png_and_jpeg_with_the_shared_layer(repo_root, aws):
 
 
 def test_monitoring_is_off_with_the_default_empty_capture_uri(repo_root):
-    # GIVEN the template's defaults (CaptureS3Uri empty) WHEN resolved
-    app = resolve_template(repo_root)
+    # GIVEN the template's defaults (CaptureS3Uri empty) WHEN deployed
+    deployment = deploy_template(repo_root)
     # THEN the MonitoringEnabled condition leaves the monitor out; the workflow is unchanged
-    assert "MonitorCapturesFunction" not in app.functions
-    assert "ClassifyImageFunction" in app.functions
+    assert "MonitorCapturesFunction" not in deployment.functions
+    assert "MonitorCapturesFunction" not in deployment.resources
+    assert "ClassifyImageFunction" in deployment.functions
 
 
 def test_monitor_fails_loudly_on_a_capture_uri_that_is_not_s3(repo_root, aws):
@@ -157,11 +158,11 @@ def test_monitor_fails_loudly_on_a_capture_uri_that_is_not_s3(repo_root, aws):
 
 
 def test_template_gives_the_function_its_configuration(repo_root):
-    # GIVEN the template resolved with a capture prefix and a baseline
-    app = resolve_template(repo_root, CaptureS3Uri="s3://capture-bucket/datacapture",
-                           BaselineS3Uri="s3://models-bucket/model.tar.gz",
-                           MonitorWindowMinutes=45, ConfidenceThreshold=0.9)
-    env = app.functions["MonitorCapturesFunction"].environment
+    # GIVEN the template deployed with a capture prefix and a baseline
+    deployment = deploy_template(repo_root, CaptureS3Uri="s3://capture-bucket/datacapture",
+                                 BaselineS3Uri="s3://models-bucket/model.tar.gz",
+                                 MonitorWindowMinutes=45, ConfidenceThreshold=0.9)
+    env = deployment.functions["MonitorCapturesFunction"].environment
     # THEN the variables the handler reads come from the stack parameters and Globals
     assert env["CAPTURE_S3_URI"] == "s3://capture-bucket/datacapture"
     assert env["BASELINE_S3_URI"] == "s3://models-bucket/model.tar.gz"

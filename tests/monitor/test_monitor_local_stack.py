@@ -45,7 +45,7 @@ def test_report_and_scheduled_function_agree_on_real_captures(shared_data, tmp_p
             for path in captures.rglob("*.jsonl"):
                 key = f"datacapture/{path.relative_to(captures).as_posix()}"
                 s3.upload_file(str(path), CAPTURE_BUCKET, key)
-            name = stack.app.functions["MonitorCapturesFunction"].function_name
+            name = stack.deployment.functions["MonitorCapturesFunction"].name
             response = stack.client("lambda").invoke(
                 FunctionName=name,
                 Payload=json.dumps(scheduled_event(datetime.now(UTC))).encode())

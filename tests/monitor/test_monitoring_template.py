@@ -27,7 +27,7 @@ from monitor_lambda_fixtures import (
 )
 from moto import mock_aws
 
-from scones.local.template import load_template
+from scones.local.deploy import read_template
 
 OPERATORS = {
     "GreaterThanThreshold": lambda v, t: v > t,
@@ -39,7 +39,7 @@ OPERATORS = {
 
 @pytest.fixture(scope="module")
 def template(repo_root):
-    return load_template(repo_root / "template.yaml")
+    return read_template(repo_root / "template.yaml")
 
 
 def _param_default(template, value):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scones.local.template import load_template
+from scones.local.deploy import read_template
 
-TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+TEMPLATE = read_template(Path(__file__).resolve().parents[2] / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
 # APIs that accept no resource ARN: AWS requires Resource "*" for them; no data behind them.
 RESOURCELESS_ACTIONS = {

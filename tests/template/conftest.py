@@ -1,24 +1,23 @@
-"""Fixtures of the static checks: the template and the ASL, read as shipped."""
+"""Fixtures of the static checks: the template and the ASL as shipped, and the stack that
+deploying the template creates (sam package + the SAM transform + CloudFormation, in moto)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from scones.local.template import SamApp, load_app, load_template
+from scones.local.deploy import Deployment, describe, read_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 STATE_MACHINE_ID = "ImageClassificationStateMachine"
-BUCKET = "static-check-bucket"
 
 
 @pytest.fixture(scope="session")
 def template() -> dict:
     """template.yaml as plain data (short tags in their long form)."""
-    return load_template(TEMPLATE)
+    return read_template(TEMPLATE)
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +26,10 @@ def resources(template) -> dict:
 
 
 @pytest.fixture(scope="session")
-def app() -> SamApp:
-    return load_app(TEMPLATE, resource_names={"ImageBucket": BUCKET})
+def deployment() -> Deployment:
+    """The template deployed with its parameter defaults: names, environments and
+    definitions as the stack gives them."""
+    return describe(TEMPLATE)
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,6 @@ def asl_text(resources) -> str:
 
 
 @pytest.fixture(scope="session")
-def asl(app) -> dict:
+def asl(deployment) -> dict:
     """The ASL with DefinitionSubstitutions resolved, as Step Functions receives it."""
-    return json.loads(app.state_machines[STATE_MACHINE_ID].definition)
+    return deployment.state_machines[STATE_MACHINE_ID].definition_json

@@ -45,6 +45,9 @@ def test_the_variants_reach_the_parameter_extremes_and_every_partition(rendered)
             batch_map("lowest")["ToleratedFailurePercentage"]) == (1, 0.0)
     assert (batch_map("highest")["MaxConcurrency"],
             batch_map("highest")["ToleratedFailurePercentage"]) == (10000, 100.0)
+    # AND the integer percentage AWS takes (moto does not) reaches the validator as an integer
+    integer = batch_map("integer-percentage")["ToleratedFailurePercentage"]
+    assert integer == 100 and isinstance(integer, int)
     for partition in ("aws-cn", "aws-us-gov"):
         text = json.dumps(rendered[f"ImageClassificationStateMachine.{partition}.asl.json"])
         assert f"arn:{partition}:lambda:" in text and "arn:aws:" not in text

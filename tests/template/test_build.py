@@ -56,9 +56,9 @@ def test_layer_holds_shared_code_and_powertools_but_not_the_runtime_sdk():
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
-def test_function_imports_from_its_artifact_and_the_layer(app, logical_id):
+def test_function_imports_from_its_artifact_and_the_layer(deployment, logical_id):
     layer = BUILD / "SharedLayer" / "python"
-    env = {**os.environ, **app.functions[logical_id].environment, "AWS_REGION": "us-east-1"}
+    env = {**os.environ, **deployment.functions[logical_id].environment, "AWS_REGION": "us-east-1"}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(code=str(BUILD / logical_id), layer=str(layer))],

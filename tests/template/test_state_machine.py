@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from scones.local.template import definition_placeholders
 from scones_domain import errors
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +24,8 @@ LAMBDA_TRANSIENT = {
 }
 LAMBDA_BUILTIN = LAMBDA_TRANSIENT | {"Lambda.Unknown"}
 WORKFLOW_ERRORS = {cls.__name__: cls for cls in errors.WorkflowError.__subclasses__()}
+# a DefinitionSubstitutions placeholder; ${!Name} is a literal, not a placeholder
+PLACEHOLDER = re.compile(r"\$\{([^}!]+)\}")
 
 
 def raised_names() -> set[str]:
@@ -58,7 +60,21 @@ def test_placeholders_exactly_match_definition_substitutions(asl_text, resources
     # GIVEN the ASL as shipped and the template's DefinitionSubstitutions
     substitutions = resources[STATE_MACHINE_ID]["Properties"]["DefinitionSubstitutions"]
     # THEN every placeholder is substituted and every substitution is used
-    assert definition_placeholders(asl_text) == set(substitutions)
+    assert set(PLACEHOLDER.findall(asl_text)) == set(substitutions)
+
+
+def test_the_deployed_definition_is_the_shipped_one_with_every_placeholder_filled(
+        asl_text, deployment):
+    # GIVEN the state machine as the stack created it
+    machine = deployment.state_machines[STATE_MACHINE_ID]
+    # THEN each placeholder got its substitution's resolved value, and nothing else changed
+    assert set(machine.substitutions) == set(PLACEHOLDER.findall(asl_text))
+    assert "${" not in machine.definition
+    filled = PLACEHOLDER.sub(lambda m: machine.substitutions[m.group(1)], asl_text)
+    assert machine.definition_json == json.loads(filled)
+    # AND a function ARN substitution is the deployed function's ARN
+    assert machine.substitutions["ClassifyImageFunctionArn"] == deployment.functions[
+        "ClassifyImageFunction"].arn
 
 
 def test_function_arn_substitutions_point_at_the_same_named_function(resources):
@@ -99,8 +115,8 @@ def test_the_happy_path_starts_serialize_classify_filter(asl):
     assert states(asl)[path[-1]].get("End") is True
 
 
-def test_tasks_invoke_the_template_functions_and_pass_clean_json(asl, app):
-    arns = {spec.arn for spec in app.functions.values()}
+def test_tasks_invoke_the_template_functions_and_pass_clean_json(asl, deployment):
+    arns = {function.arn for function in deployment.functions.values()}
     for name, state in task_states(asl).items():
         if state["Resource"] != "arn:aws:states:::lambda:invoke":
             continue  # other service integrations (none in the per-image path today)
@@ -147,9 +163,10 @@ def all_states(definition: dict, path: str = ""):
 
 @pytest.mark.parametrize("machine", ["ImageClassificationStateMachine",
                                      "BatchClassificationStateMachine"])
-def test_every_lambda_task_of_both_workflows_retries_every_transient_lambda_error(app, machine):
+def test_every_lambda_task_of_both_workflows_retries_every_transient_lambda_error(
+        deployment, machine):
     # GIVEN each state machine as Step Functions receives it
-    definition = app.state_machines[machine].definition_json
+    definition = deployment.state_machines[machine].definition_json
     lambda_tasks = {name: state for name, state in all_states(definition)
                     if state["Type"] == "Task" and ":lambda:invoke" in state["Resource"]}
     assert lambda_tasks, machine
@@ -209,18 +226,19 @@ def test_low_confidence_fails_the_execution_with_the_exact_error_name(asl):
     assert "THRESHOLD_CONFIDENCE_NOT_MET" in raised_names()
 
 
-def test_the_threshold_in_the_cause_is_the_template_parameter(app, asl):
+def test_the_threshold_in_the_cause_is_the_template_parameter(deployment, asl):
     cause = states(asl)["ConfidenceThresholdNotMet"]["CausePath"]
-    assert app.parameters["ConfidenceThreshold"] in cause
+    assert deployment.parameters["ConfidenceThreshold"] in cause
     assert re.search(r"\$\{", cause) is None
 
 
-def test_moto_interpreter_parses_every_state_of_the_definition(app, asl):
+def test_moto_interpreter_parses_every_state_of_the_definition(deployment, asl):
     # GIVEN moto 5.2.5's ASL parser (the interpreter the local runtime executes)
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     # WHEN it parses the substituted definition (it raises on a construct it does not know)
-    program, _ = AmazonStateLanguageParser.parse(app.state_machines[STATE_MACHINE_ID].definition)
+    definition = deployment.state_machines[STATE_MACHINE_ID].definition
+    program, _ = AmazonStateLanguageParser.parse(definition)
     # THEN it starts where the ASL starts and holds every state, in order
     assert program.start_at.start_at_name == asl["StartAt"]
     assert list(program.states.states) == list(states(asl))

@@ -45,11 +45,11 @@ def test_globals_runtime_architecture_tracing_and_powertools(template):
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
 
 
-def test_one_name_is_carried_from_folder_to_logical_id(resources, app):
+def test_one_name_is_carried_from_folder_to_logical_id(resources, deployment):
     functions = of_type(resources, "AWS::Serverless::Function")
     assert set(FUNCTIONS) <= set(functions)
     for logical_id, snake_name in FUNCTIONS.items():
-        assert app.functions[logical_id].code_dir == REPO_ROOT / "functions" / snake_name
+        assert deployment.functions[logical_id].code_dir == REPO_ROOT / "functions" / snake_name
     for logical_id, resource in functions.items():
         # functions/<snake_name> <-> <CamelName>Function, for every function of the stack
         code_dir = Path(resource["Properties"]["CodeUri"])
@@ -58,24 +58,24 @@ def test_one_name_is_carried_from_folder_to_logical_id(resources, app):
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
-def test_handler_module_defines_lambda_handler(app, logical_id):
-    spec = app.functions[logical_id]
-    tree = ast.parse(spec.module_path.read_text())
+def test_handler_module_defines_lambda_handler(deployment, logical_id):
+    function = deployment.functions[logical_id]
+    tree = ast.parse(function.module_path.read_text())
     handlers = [
         n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "lambda_handler"
     ]
-    assert handlers, f"{spec.module_path} has no lambda_handler"
+    assert handlers, f"{function.module_path} has no lambda_handler"
     # Powertools decorator order: logger outermost, then tracer, then metrics
     decorators = [ast.unparse(d) for d in handlers[0].decorator_list]
     assert decorators[0] == "logger.inject_lambda_context"
     assert decorators[1].startswith("tracer.capture_lambda_handler")
     assert decorators[2] == "metrics.log_metrics(capture_cold_start_metric=True)"
-    assert (spec.code_dir / "requirements.txt").is_file()
+    assert (function.code_dir / "requirements.txt").is_file()
 
 
-def test_handlers_that_carry_image_bytes_never_trace_their_response(app):
+def test_handlers_that_carry_image_bytes_never_trace_their_response(deployment):
     for logical_id in ("SerializeImageDataFunction", "ClassifyImageFunction"):
-        source = app.functions[logical_id].module_path.read_text()
+        source = deployment.functions[logical_id].module_path.read_text()
         assert "@tracer.capture_lambda_handler(capture_response=False)" in source
         assert "log_event" not in source
 
@@ -117,10 +117,10 @@ def test_every_makefile_build_has_a_target_in_one_shared_makefile(resources, tmp
         assert flag in text
 
 
-def test_functions_share_code_through_one_layer(app, resources):
+def test_functions_share_code_through_one_layer(deployment, resources):
     (layer_id,) = of_type(resources, "AWS::Serverless::LayerVersion")
-    for spec in app.functions.values():
-        assert spec.layer_dirs == (REPO_ROOT / "functions" / "shared",)
+    for function in deployment.functions.values():
+        assert function.layer_dirs == (REPO_ROOT / "functions" / "shared",)
     assert (REPO_ROOT / "functions" / "shared" / "scones_domain" / "__init__.py").is_file()
     requirements = (REPO_ROOT / "functions" / "shared" / "requirements.txt").read_text()
     assert "aws-lambda-powertools" in requirements and "aws-xray-sdk" in requirements
@@ -193,23 +193,24 @@ def test_outputs(template):
         assert outputs[f"{logical_id}Arn"]["Value"] == {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
-def test_environment_reaches_functions_from_parameters(app):
-    classify = app.functions["ClassifyImageFunction"].environment
-    assert classify["ENDPOINT_NAME"] == app.parameters["EndpointName"]
-    assert classify["IMAGE_BUCKET"] == "static-check-bucket"
+def test_environment_reaches_functions_from_parameters(deployment):
+    classify = deployment.functions["ClassifyImageFunction"].environment
+    assert classify["ENDPOINT_NAME"] == deployment.parameters["EndpointName"]
+    # the bucket the stack created, under the name CloudFormation gave it
+    assert classify["IMAGE_BUCKET"] == deployment.resources["ImageBucket"]
     assert classify["CLASS_LABELS"] == "bicycle,motorcycle"
-    assert (
-        app.functions["FilterLowConfidenceFunction"].environment["CONFIDENCE_THRESHOLD"] == "0.93"
-    )
+    threshold = deployment.functions["FilterLowConfidenceFunction"].environment[
+        "CONFIDENCE_THRESHOLD"]
+    assert threshold == "0.93"
 
 
-def test_the_endpoint_call_times_out_before_the_classify_function(app, resources):
-    # GIVEN the classify function's read timeout and its Lambda timeout (Globals unless its own)
+def test_the_endpoint_call_times_out_before_the_classify_function(deployment):
+    # GIVEN the classify function's read timeout and its Lambda timeout, as deployed
     from scones.local.fault_matrix import CLIENT_READ_TIMEOUT_S
 
-    read = int(app.functions["ClassifyImageFunction"].environment["ENDPOINT_READ_TIMEOUT_SECONDS"])
-    props = resources["ClassifyImageFunction"]["Properties"]
-    timeout = props.get("Timeout", app.template["Globals"]["Function"]["Timeout"])
+    classify = deployment.functions["ClassifyImageFunction"]
+    read = int(classify.environment["ENDPOINT_READ_TIMEOUT_SECONDS"])
+    timeout = classify.timeout
     # THEN a slow endpoint becomes a retryable EndpointUnavailable, not a killed function
     assert 0 < read < timeout
     # AND the fault matrix's "past the client timeout" scenario uses that same figure
