@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.config import env_str
+from scones_domain.contracts import AlertMessage, AlertPublished, ExecutionStatusChangeEvent
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_mapping
 
@@ -56,7 +57,7 @@ def image_of(execution_input: Any) -> tuple[str | None, str | None]:
     return _text(data.get("s3_bucket")), _text(data.get("s3_key")) or _text(data.get("prefix"))
 
 
-def alert_message(event: Any) -> dict[str, Any]:
+def alert_message(event: Any) -> AlertMessage:
     """The alert for one "Step Functions Execution Status Change" event."""
     detail = require_mapping(require_mapping(event).get("detail"))
     status, execution = _text(detail.get("status")), _text(detail.get("executionArn"))
@@ -68,7 +69,7 @@ def alert_message(event: Any) -> dict[str, Any]:
             "cause": _text(detail.get("cause"))}
 
 
-def subject(message: dict[str, Any]) -> str:
+def subject(message: AlertMessage) -> str:
     text = message["alert"] + (f": {message['error']}" if message["error"] else "")
     text = text.encode("ascii", "replace").decode("ascii")
     return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 3] + "..."
@@ -77,7 +78,7 @@ def subject(message: dict[str, Any]) -> str:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ExecutionStatusChangeEvent, context: LambdaContext) -> AlertPublished:
     message = alert_message(event)
     published = sns.publish(TopicArn=ALERT_TOPIC_ARN, Subject=subject(message),
                             Message=json.dumps(message))

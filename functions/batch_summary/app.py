@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.batch import read_results, summarize_batch
+from scones_domain.contracts import BatchSummaryInput, BatchSummaryOutput
 from scones_domain.events import require_mapping, require_str
 from scones_domain.location import S3Location
 from scones_domain.storage import read_json, write_json
@@ -27,7 +28,7 @@ metrics = Metrics()
 s3 = boto3.client("s3")
 
 
-def summarize_map_run(client: Any, event: Any) -> dict[str, Any]:
+def summarize_map_run(client: Any, event: Any) -> BatchSummaryOutput:
     """``{"s3_bucket", "prefix", "result_writer": {"Bucket", "Key"}}`` -> the summary."""
     event = require_mapping(event)
     writer = require_mapping(event.get("result_writer"))
@@ -50,7 +51,7 @@ def summarize_map_run(client: Any, event: Any) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: BatchSummaryInput, context: LambdaContext) -> BatchSummaryOutput:
     summary = summarize_map_run(s3, event)
     for name in ("images", "confident", "below_threshold", "failed"):
         metrics.add_metric(name=f"Batch{name.title().replace('_', '')}", unit=MetricUnit.Count,

@@ -23,6 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from scones_domain.config import env_int, env_labels, env_str
+from scones_domain.contracts import ClassifyImageOutput, SerializeImageDataOutput
 from scones_domain.errors import (
     EndpointModelNotReady,
     EndpointNotFound,
@@ -143,7 +144,7 @@ def image_bytes(image: SerializedImage) -> bytes:
 
 def classification(
     image: SerializedImage, inferences: list[float], latency_ms: float
-) -> dict[str, Any]:
+) -> ClassifyImageOutput:
     label, confidence = top_prediction(inferences, CLASS_LABELS)
     return {
         "bucket": image.location.bucket,
@@ -161,7 +162,9 @@ def classification(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: SerializeImageDataOutput, context: LambdaContext
+) -> ClassifyImageOutput:
     image = parse_serialized_image(event)
     inferences, latency_ms = invoke_endpoint(image_bytes(image), image.content_type)
     problem = probability_problem(inferences, CLASS_LABELS)

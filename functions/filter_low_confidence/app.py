@@ -6,13 +6,12 @@ otherwise raises THRESHOLD_CONFIDENCE_NOT_MET, the error name the execution fail
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.config import env_labels, env_probability
+from scones_domain.contracts import ClassifyImageOutput, FilterLowConfidenceOutput
 from scones_domain.errors import THRESHOLD_CONFIDENCE_NOT_MET, InvalidEventField
 from scones_domain.events import Classification, parse_classification
 from scones_domain.location import S3Location
@@ -28,7 +27,7 @@ CLASS_LABELS = env_labels("CLASS_LABELS")
 
 def final_output(
     result: Classification, labels: tuple[str, ...], threshold: float
-) -> dict[str, Any]:
+) -> FilterLowConfidenceOutput:
     """The workflow's final output: bucket, key, label, confidence, inferences, threshold."""
     problem = probability_problem(result.inferences, labels)
     if problem:
@@ -44,7 +43,7 @@ def final_output(
     }
 
 
-def below_threshold_error(output: dict[str, Any]) -> THRESHOLD_CONFIDENCE_NOT_MET:
+def below_threshold_error(output: FilterLowConfidenceOutput) -> THRESHOLD_CONFIDENCE_NOT_MET:
     return THRESHOLD_CONFIDENCE_NOT_MET(
         f"Image {S3Location(output['bucket'], output['key']).uri} was classified as "
         f"{output['label']} with confidence {output['confidence']}, below the confidence "
@@ -55,7 +54,9 @@ def below_threshold_error(output: dict[str, Any]) -> THRESHOLD_CONFIDENCE_NOT_ME
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: ClassifyImageOutput, context: LambdaContext
+) -> FilterLowConfidenceOutput:
     output = final_output(parse_classification(event), CLASS_LABELS, CONFIDENCE_THRESHOLD)
     passed = meets_threshold(output["confidence"], output["threshold"])
     metrics.add_dimension(name="PredictedLabel", value=output["label"])

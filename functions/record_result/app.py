@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from scones_domain.config import env_str
+from scones_domain.contracts import RecordResultInput, RecordResultOutput
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
@@ -116,7 +117,7 @@ def record_once(client: Any, table: str, item: dict[str, dict[str, Any]]) -> boo
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RecordResultInput, context: LambdaContext) -> RecordResultOutput:
     result = parse_result(event)
     written = record_once(dynamodb, RESULTS_TABLE, result_item(result, MODEL_VERSION))
     metrics.add_metric(name="ResultsRecorded" if written else "ResultsAlreadyRecorded",

@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.config import env_str
+from scones_domain.contracts import ReviewRecord, SendToReviewInput, SendToReviewOutput
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
@@ -42,7 +43,7 @@ def review_locations(image: S3Location, prefix: str) -> tuple[S3Location, S3Loca
             S3Location(image.bucket, prefix + image.key + ".json"))
 
 
-def review_record(event: Any, model_version: str) -> dict[str, Any]:
+def review_record(event: Any, model_version: str) -> ReviewRecord:
     """What a reviewer sees: the image, the verdict and the inferences per label."""
     event = require_mapping(event)
     result = require_mapping(event.get("result"))
@@ -69,7 +70,7 @@ def review_record(event: Any, model_version: str) -> dict[str, Any]:
 
 
 def send_to_review(
-    client: Any, record: dict[str, Any], prefix: str
+    client: Any, record: ReviewRecord, prefix: str
 ) -> tuple[S3Location, S3Location]:
     """Copy the image and write its sidecar; returns where both went."""
     copy, sidecar = review_locations(S3Location(record["bucket"], record["key"]), prefix)
@@ -90,7 +91,7 @@ def send_to_review(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: SendToReviewInput, context: LambdaContext) -> SendToReviewOutput:
     record = review_record(event, MODEL_VERSION)
     copy, sidecar = send_to_review(s3, record, REVIEW_PREFIX)
     metrics.add_dimension(name="PredictedLabel", value=record["label"])

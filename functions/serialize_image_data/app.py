@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.config import env_int
+from scones_domain.contracts import S3ObjectCreatedEvent, SerializeImageDataOutput, WorkflowInput
 from scones_domain.errors import ImageTooLarge
 from scones_domain.events import ImageRequest, parse_image_request
 from scones_domain.images import check_image
@@ -42,7 +42,7 @@ def serialize(
     max_bytes: int,
     max_pixels: int,
     inline_max_bytes: int,
-) -> dict[str, Any]:
+) -> SerializeImageDataOutput:
     """The serialized-image event for ``data``, the state's output."""
     info = check_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     inline = len(data) <= inline_max_bytes
@@ -71,7 +71,9 @@ def fetch_image(request: ImageRequest) -> bytes:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: WorkflowInput | S3ObjectCreatedEvent, context: LambdaContext
+) -> SerializeImageDataOutput:
     request = parse_image_request(event, default_bucket=IMAGE_BUCKET)
     from_s3 = request.image_data is None
     data = fetch_image(request) if from_s3 else request.image_data

@@ -23,8 +23,10 @@ PARSERS = {
 
 # Events whose parser is the function's own, in its app.py, not scones_domain's: parse_result
 # (RecordResultFunction), review_record (SendToReviewFunction), summarize_map_run
-# (BatchSummaryFunction); and the batch state machine's input.
-PARSED_BY_THEIR_FUNCTION = {"record_result.json", "send_to_review.json", "batch_summary.json"}
+# (BatchSummaryFunction), alert_message (AlertMessageFunction); and the batch state machine's
+# input.
+PARSED_BY_THEIR_FUNCTION = {"record_result.json", "send_to_review.json", "batch_summary.json",
+                            "alert_message.json"}
 BATCH_INPUT = "batch_input.json"
 
 

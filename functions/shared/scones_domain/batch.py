@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from scones_domain.contracts import BatchCounts, ImageOutcome, ItemFailure
 from scones_domain.errors import InvalidEventField
 
 THRESHOLD_ERROR = "THRESHOLD_CONFIDENCE_NOT_MET"
@@ -36,13 +37,13 @@ def result_file_keys(manifest: dict[str, Any]) -> dict[str, list[str]]:
 
 def read_results(
     manifest: dict[str, Any], read_json: Callable[[str], Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[ImageOutcome], list[ItemFailure]]:
     """(outcomes of the images, item-processor failures) from the result files.
 
     ``read_json(key)`` returns a result file's parsed content (a list of executions).
     """
-    outcomes: list[dict[str, Any]] = []
-    item_failures: list[dict[str, Any]] = []
+    outcomes: list[ImageOutcome] = []
+    item_failures: list[ItemFailure] = []
     for status, keys in result_file_keys(manifest).items():
         for key in keys:
             for execution in read_json(key):
@@ -60,8 +61,8 @@ def read_results(
 
 
 def summarize_batch(
-    outcomes: list[dict[str, Any]], item_failures: list[dict[str, Any]]
-) -> dict[str, Any]:
+    outcomes: list[ImageOutcome], item_failures: list[ItemFailure]
+) -> BatchCounts:
     """Counts per label (confident results), below the threshold, failed and why."""
     confident = [o for o in outcomes if o.get("status") == "SUCCEEDED"]
     below = [o for o in outcomes if o.get("error") == THRESHOLD_ERROR]

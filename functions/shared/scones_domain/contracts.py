@@ -1,0 +1,298 @@
+"""Typed contracts: the input and output of every state of the two state machines, and the alert.
+
+``statemachine/image_classification.asl.json`` (each Task passes ``$.Payload`` on)::
+
+    WorkflowInput | S3ObjectCreatedEvent
+      -> SerializeImageData -> SerializeImageDataOutput
+      -> ClassifyImage      -> ClassifyImageOutput
+      -> FilterLowConfidence -> FilterLowConfidenceOutput (the final output)
+           -> RecordResult (RecordResultInput) -> FilterLowConfidenceOutput
+         or THRESHOLD_CONFIDENCE_NOT_MET caught into ``$.error``: BelowThresholdResult
+           -> SendToReview (SendToReviewInput) -> BelowThresholdResult -> Fail
+
+``statemachine/batch_classification.asl.json``::
+
+    BatchInput -> ClassifyEveryImage (one ImageOutcome per image, ItemFailure when the item
+    processor itself fails) -> BatchSummary (BatchSummaryInput) -> BatchSummaryOutput
+
+AlertMessageFunction: ExecutionStatusChangeEvent -> AlertMessage (published) -> AlertPublished.
+
+The handlers annotate with these types; the samples in ``events/`` are checked against them
+(tests/domain/test_contracts.py) with :func:`contract_problems`, which reads JSON values the
+way the states exchange them: missing required keys and wrong types, extra keys allowed.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import (
+    Any,
+    Literal,
+    NotRequired,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
+
+Transport = Literal["inline", "s3"]
+ExecutionStatus = Literal["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+
+# --------------------------------------------------------------------------- per image
+
+
+class WorkflowInput(TypedDict):
+    """The execution's input, SerializeImageData's input."""
+
+    s3_key: str
+    s3_bucket: NotRequired[str]  # may be left out where the function has IMAGE_BUCKET
+    image_data: NotRequired[str]  # base64 bytes to classify instead of reading S3; "" = none
+
+
+class S3Bucket(TypedDict):
+    name: str
+
+
+class S3Object(TypedDict):
+    key: str
+    size: NotRequired[int]
+
+
+class S3ObjectCreatedDetail(TypedDict):
+    bucket: S3Bucket
+    object: S3Object
+
+
+# What EventBridge delivers for an upload to ImageBucket (SerializeImageData's other input).
+S3ObjectCreatedEvent = TypedDict("S3ObjectCreatedEvent", {
+    "source": Literal["aws.s3"],
+    "detail-type": Literal["Object Created"],
+    "detail": S3ObjectCreatedDetail,
+})
+
+
+class SerializeImageDataOutput(TypedDict):
+    """The image checked by its bytes, inline (base64) or by S3 reference; ClassifyImage's input."""
+
+    bucket: str
+    key: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    transport: Transport
+    image_data: str  # base64 when transport == "inline", else ""
+
+
+class ClassifyImageOutput(TypedDict):
+    """The endpoint's probabilities (in class_labels order) and the top label; no image bytes."""
+
+    bucket: str
+    key: str
+    content_type: str
+    size_bytes: int
+    class_labels: list[str]
+    inferences: list[float]
+    label: str
+    confidence: float
+    endpoint_latency_ms: float
+
+
+class FilterLowConfidenceOutput(TypedDict):
+    """The workflow's final output: a confidence at or above the threshold."""
+
+    bucket: str
+    key: str
+    label: str
+    confidence: float
+    inferences: list[float]
+    threshold: float
+
+
+# Step Functions' error record, as a Catch with ResultPath writes it.
+class StateError(TypedDict):
+    Error: str
+    Cause: str
+
+
+class BelowThresholdResult(ClassifyImageOutput):
+    """FilterLowConfidence's input with the caught THRESHOLD_CONFIDENCE_NOT_MET in ``error``."""
+
+    error: StateError
+
+
+class RecordResultInput(TypedDict):
+    result: FilterLowConfidenceOutput
+    execution_arn: str
+    recorded_at: str  # $$.State.EnteredTime
+
+
+RecordResultOutput = FilterLowConfidenceOutput  # passed on unchanged
+
+
+class SendToReviewInput(TypedDict):
+    result: BelowThresholdResult
+    execution_arn: str
+
+
+SendToReviewOutput = BelowThresholdResult  # passed on unchanged: the execution still fails
+
+
+class ReviewRecord(TypedDict):
+    """The JSON sidecar beside an image sent to review: what a labeller needs."""
+
+    image: str  # s3:// URI of the original
+    bucket: str
+    key: str
+    label: str
+    confidence: float | None
+    inferences: dict[str, float]  # class label -> probability
+    error: str | None
+    cause: str | None
+    model_version: str
+    execution_arn: str
+    content_type: str | None
+    true_label: str | None  # filled in by the reviewer
+
+
+# --------------------------------------------------------------------------- batch
+
+
+class BatchInput(TypedDict):
+    """The batch execution's input: every object under ``prefix`` is classified."""
+
+    s3_bucket: str
+    prefix: str
+
+
+class ImageOutcome(TypedDict):
+    """How one image of a batch ended (the item processor's output, in the ResultWriter files)."""
+
+    s3_key: str
+    status: ExecutionStatus
+    execution_arn: str
+    label: str | None
+    confidence: float | None
+    error: str | None
+    cause: str | None
+
+
+class ItemFailure(TypedDict):
+    """An item whose processor itself failed (e.g. StartExecution refused), not its image."""
+
+    status: str
+    error: str | None
+    cause: str | None
+    input: str | None
+
+
+class ResultWriterDetails(TypedDict):
+    Bucket: str
+    Key: str
+
+
+class BatchSummaryInput(TypedDict):
+    s3_bucket: str
+    prefix: str
+    result_writer: ResultWriterDetails  # $.map_run.ResultWriterDetails: the manifest
+
+
+class BatchCounts(TypedDict):
+    images: int
+    confident: int
+    by_label: dict[str, int]
+    below_threshold: int
+    failed: int
+    failed_by_error: dict[str, int]
+
+
+class BatchSummaryOutput(BatchCounts):
+    """The batch's output, also written as summary.json beside the manifest."""
+
+    source: str  # s3://bucket/prefix
+    map_run_arn: str | None
+    manifest: str
+    summary: str
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class ExecutionStatusChangeDetail(TypedDict):
+    executionArn: str  # noqa: N815 - Step Functions' field names
+    stateMachineArn: str  # noqa: N815
+    status: str
+    input: str | None  # the execution's input as JSON text (may hold the image: never published)
+    error: str | None
+    cause: str | None
+
+
+ExecutionStatusChangeEvent = TypedDict("ExecutionStatusChangeEvent", {
+    "source": Literal["aws.states"],
+    "detail-type": Literal["Step Functions Execution Status Change"],
+    "detail": ExecutionStatusChangeDetail,
+})
+
+
+class AlertMessage(TypedDict):
+    """What AlertTopic receives for an execution that ended FAILED, TIMED_OUT or ABORTED."""
+
+    alert: str
+    bucket: str | None
+    key: str | None  # the image's key, or a batch's prefix
+    execution: str
+    error: str | None
+    cause: str | None
+
+
+class AlertPublished(TypedDict):
+    message_id: str
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def contract_problems(value: Any, contract: Any, where: str = "$") -> list[str]:
+    """What ``value`` (parsed JSON) lacks to satisfy ``contract``: ``[]`` when it does."""
+    if is_typeddict(contract):
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        problems = [f"{where}.{key}: missing"
+                    for key in sorted(contract.__required_keys__) if key not in value]
+        for key, hint in get_type_hints(contract).items():
+            if key in value:
+                problems += contract_problems(value[key], hint, f"{where}.{key}")
+        return problems
+    origin, args = get_origin(contract), get_args(contract)
+    if origin in (Union, types.UnionType):
+        if any(not contract_problems(value, arm, where) for arm in args):
+            return []
+        return [f"{where}: {value!r:.60} is none of {contract}"]
+    if origin is Literal:
+        return [] if value in args else [f"{where}: {value!r:.60} is not one of {args}"]
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        return [p for i, item in enumerate(value) for p in contract_problems(item, args[0],
+                                                                              f"{where}[{i}]")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        return [p for k, item in value.items() for p in contract_problems(item, args[1],
+                                                                           f"{where}.{k}")]
+    return [] if _is_instance(value, contract) else [
+        f"{where}: expected {getattr(contract, '__name__', contract)}, got {value!r:.60}"]
+
+
+def _is_instance(value: Any, kind: Any) -> bool:
+    if kind is Any:
+        return True
+    if kind is None or kind is type(None):
+        return value is None
+    if isinstance(value, bool) and kind in (int, float):
+        return False  # JSON true is not a number
+    if kind is float:
+        return isinstance(value, int | float)  # JSON 1 is a valid probability
+    return isinstance(value, kind)
