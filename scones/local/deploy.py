@@ -240,7 +240,7 @@ def deploy(template: str | Path = DEFAULT_TEMPLATE, *,
     cfn = moto_adapter.with_substitution_outputs(transform(packaged, values))
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     moto_adapter.seed_physical_names(stack_name)
-    with moto_adapter.unsupported_resources_skipped():
+    with moto_adapter.create_stack_adapted():
         cloudformation.create_stack(
             StackName=stack_name, TemplateBody=json.dumps(cfn),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],

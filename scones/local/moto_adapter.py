@@ -116,8 +116,11 @@ def check_parameters(template: dict, overrides: Mapping[str, Any]) -> dict[str, 
 
 
 @contextlib.contextmanager
-def unsupported_resources_skipped() -> Iterator[None]:
-    """moto's CloudFormation skips, with a warning each, the resources it does not model:
+def create_stack_adapted() -> Iterator[None]:
+    """Around moto's ``create_stack``: ``AWS::NoValue`` removed as AWS removes it
+    (:func:`no_value_removed`), and the resources moto skips skipped quietly.
+
+    moto's CloudFormation skips, with a warning each, the resources it does not model:
     ``AWS::CloudWatch::Alarm``, ``AWS::Lambda::EventInvokeConfig`` and the bucket, queue and
     topic policies. None of them changes what runs locally (alarms are evaluated by
     ``scones monitor``; policies are checked by cfn-lint and checkov in ``make lint``), so the
@@ -125,12 +128,43 @@ def unsupported_resources_skipped() -> Iterator[None]:
     logger = logging.getLogger("moto.cloudformation.parsing")
     level = logger.level
     logger.setLevel(logging.ERROR)
+    patches = no_value_removed()
     try:
+        for patch in patches:
+            patch.start()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             yield
     finally:
+        for patch in reversed(patches):
+            patch.stop()
         logger.setLevel(level)
+
+
+def no_value_removed() -> list:
+    """``!Ref AWS::NoValue`` removes the list element or property it stands for; moto's
+    CloudFormation leaves ``None`` in its place (a role's ``!If [HasBaseline, {...},
+    !Ref AWS::NoValue]`` policy then crashes moto's IAM). Here what resolved to nothing from an
+    intrinsic function is dropped, as CloudFormation drops it. Test:
+    tests/monitor/test_monitor_function.py (monitoring on, no baseline)."""
+    from moto.cloudformation import parsing
+
+    clean = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        def gone(original: Any, cleaned: Any) -> bool:
+            return cleaned is None and isinstance(original, dict)
+
+        if isinstance(resource_json, list):
+            pairs = [(item, clean_json(item, resources_map)) for item in resource_json]
+            return [cleaned for item, cleaned in pairs if not gone(item, cleaned)]
+        cleaned = clean(resource_json, resources_map)
+        if isinstance(resource_json, dict) and isinstance(cleaned, dict):
+            return {key: value for key, value in cleaned.items()
+                    if not gone(resource_json.get(key), value)}
+        return cleaned
+
+    return [mock.patch.object(parsing, "clean_json", clean_json)]
 
 
 def seed_physical_names(stack_name: str) -> None:
