@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
 
-    from scones.local.batch import run_batch
+    from scones.workflow.batch import run_batch
 
     rows = []
     for concurrency in [int(c) for c in args.concurrency.split(",")]:

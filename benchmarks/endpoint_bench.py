@@ -111,8 +111,8 @@ def cpu_model() -> str:
 
 def side_by_side(model: str, bodies: list[bytes], requests: int, workers: int | None) -> dict:
     """The real toolkit, then `scones serve`, over the same artifact and container path."""
-    from scones.local.endpoint import start_endpoint
-    from scones.local.toolkit import ToolkitServer
+    from scones.serving.endpoint import start_endpoint
+    from scones.serving.toolkit import ToolkitServer
 
     with ToolkitServer(model, workers=workers) as toolkit:
         print(f"toolkit ready in {toolkit.startup_seconds:.1f} s", file=sys.stderr)
@@ -190,7 +190,7 @@ def run(args) -> int:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         return 0
 
-    from scones.local.endpoint import start_endpoint
+    from scones.serving.endpoint import start_endpoint
 
     capture_dir = tempfile.mkdtemp(prefix="bench-capture-")
     server = start_endpoint(args.model, endpoint_name=ENDPOINT, capture=capture_dir)

@@ -1,6 +1,6 @@
 """nice -n 10 .venv/bin/python benchmarks/faults.py [--write docs/reliability.md] [--json OUT]
 
-The fault table of docs/reliability.md: every fault of scones.local.fault_matrix injected
+The fault table of docs/reliability.md: every fault of scones.workflow.fault_matrix injected
 through the local runtime (the endpoint's FaultPlan, the S3 botocore hook, a missing object,
 the endpoint stopped), each on its own real image in one local stack, and compared with what the
 shipped ASL promises (retries, backoff bounds, final status and named error), read back from
@@ -62,7 +62,7 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
 
-    from scones.local.fault_matrix import SCENARIOS, fault_runtime, format_rows, run_matrix
+    from scones.workflow.fault_matrix import SCENARIOS, fault_runtime, format_rows, run_matrix
 
     images = bright_images(Path(args.images), len(SCENARIOS) + 1)
     tmp = Path(tempfile.mkdtemp(prefix="faults-"))

@@ -85,7 +85,7 @@ def endpoint_row(case: str, concurrency: int, wall: float, results, served: int,
 
 def endpoint_levels(model: str, bodies: list[bytes], levels: list[int], seconds: float,
                     tmp: Path) -> tuple[list[dict], bool]:
-    from scones.local.endpoint import start_endpoint
+    from scones.serving.endpoint import start_endpoint
 
     rows = []
     server = start_endpoint(model, endpoint_name=ENDPOINT, capture=str(tmp / "endpoint"))
@@ -113,7 +113,7 @@ def endpoint_levels(model: str, bodies: list[bytes], levels: list[int], seconds:
 def endpoint_stopped_mid_load(model: str, bodies: list[bytes], seconds: float,
                               tmp: Path) -> tuple[dict, bool]:
     """16 clients for `seconds`; the endpoint is stopped (gracefully) half-way through."""
-    from scones.local.endpoint import start_endpoint
+    from scones.serving.endpoint import start_endpoint
 
     server = start_endpoint(model, endpoint_name=ENDPOINT, capture=str(tmp / "stopped"))
     proc, queue = start_clients(server.url, bodies, 16, seconds)
@@ -147,7 +147,7 @@ def workflow_row(case: str, concurrency: int, wall: float, records, served: int,
 
 
 def workflow_levels(model: str, images: list[str], levels: list[int], tmp: Path):
-    from scones.local.runner import local_runtime, run_images
+    from scones.workflow.runner import local_runtime, run_images
 
     rows = []
     with local_runtime(model, capture=str(tmp / "workflow"),
@@ -167,7 +167,7 @@ def workflow_levels(model: str, images: list[str], levels: list[int], tmp: Path)
 
 def workflow_stopped_mid_load(model: str, images: list[str], tmp: Path):
     """Executions 4 at a time; the endpoint is stopped after one second."""
-    from scones.local.runner import local_runtime, run_images
+    from scones.workflow.runner import local_runtime, run_images
 
     with local_runtime(model, capture=str(tmp / "workflow-stopped"),
                        lambda_log=tmp / "lambda-stopped.log") as (server, stack):
@@ -211,7 +211,7 @@ def main() -> int:
     args = parser.parse_args()
     if missing_model(args.model):
         return 2
-    from scones.local.runner import quiet_interpreter_logs
+    from scones.workflow.runner import quiet_interpreter_logs
 
     quiet_interpreter_logs()
     paths = sorted(Path(args.images).glob("*.png"))

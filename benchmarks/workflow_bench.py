@@ -39,7 +39,7 @@ def main() -> int:
     if missing_model(args.model):
         return 2
 
-    from scones.local.runner import local_runtime, run_images
+    from scones.workflow.runner import local_runtime, run_images
 
     all_images = sorted(Path(args.images).glob("*.png"))
     step = max(1, len(all_images) // args.n)

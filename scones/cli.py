@@ -17,9 +17,9 @@ COMMANDS = {
     "train": "model.cli",
     "evaluate": "model.cli",
     "deploy": "model.cli",
-    "serve": "scones.local.cli",
-    "run": "scones.local.cli",
-    "invoke": "scones.local.cli",
+    "serve": "scones.workflow.cli",
+    "run": "scones.workflow.cli",
+    "invoke": "scones.workflow.cli",
     "demo": "scones.demo",
     "monitor": "scones.monitor.cli",
 }

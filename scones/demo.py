@@ -133,7 +133,7 @@ def write_monitoring_report(captures: Path, out: Path, threshold: float | None,
 
 
 def run(args: argparse.Namespace) -> int:
-    from scones.local.runner import (
+    from scones.workflow.runner import (
         ModelNotFoundError,
         format_summary,
         format_table,

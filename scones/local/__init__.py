@@ -1,7 +1,7 @@
-"""Docker-free local runtime of the SAM application.
+"""The SAM application on this machine, on moto: no AWS account, no Docker.
 
-``scones.local.template`` reads template.yaml (functions, layers, environment, state machine
-ASL with its substitutions); ``scones.local.lambdas`` imports and invokes the real handlers
-in-process the way the AWS Python runtime does. The Step Functions/moto stack, the local
-SageMaker endpoint and the ``scones serve/run/invoke`` commands build on these two modules.
+``deploy`` deploys template.yaml as ``sam deploy`` does (package, the SAM transform,
+CloudFormation ``create_stack``); ``moto_adapter`` holds every adaptation of moto, one function
+per gap; ``stack`` runs executions; ``events`` delivers EventBridge targets and SNS alerts;
+``lambdas`` runs the real handlers the way the AWS Python runtime does.
 """

@@ -262,7 +262,7 @@ def deploy(template: str | Path = DEFAULT_TEMPLATE, *,
         stack_name=stack_name, template_path=path, parameters=values, resources=resources,
         outputs={k: v for k, v in outputs.items() if not moto_adapter.is_substitution_output(k)},
         functions=functions,
-        state_machines={m.logical_id: StateMachine(**m._asdict()) for m in machines},
+        state_machines={m["logical_id"]: StateMachine(**m) for m in machines},
         template=cfn)
 
 

@@ -38,7 +38,7 @@ class TargetFunctionError(Exception):
 class Delivery:
     """What one rule target received."""
 
-    rule: str
+    rule: str  # the rule's logical id in the template
     target: str
     input: str
     result: str  # execution ARN, SNS message id or the function's response
@@ -132,8 +132,10 @@ class LocalEvents:
                 raise TargetFunctionError(f"{rule}: {arn} failed: {result}")
         else:
             raise UnsupportedTargetError(f"{rule}: target {arn} is not delivered locally")
+        logical_ids = {name: key for key, name in self.stack.deployment.resources.items()}
         with self._lock:
-            self.deliveries.append(Delivery(rule=rule, target=arn, input=text, result=result))
+            self.deliveries.append(Delivery(rule=logical_ids.get(rule, rule), target=arn,
+                                            input=text, result=result))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_s):

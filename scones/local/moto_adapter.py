@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from unittest import mock
 
 MOTO_VERSION = "5.2.5"
@@ -124,7 +124,7 @@ def create_stack_adapted() -> Iterator[None]:
     ``AWS::CloudWatch::Alarm``, ``AWS::Lambda::EventInvokeConfig`` and the bucket, queue and
     topic policies. None of them changes what runs locally (alarms are evaluated by
     ``scones monitor``; policies are checked by cfn-lint and checkov in ``make lint``), so the
-    warnings are silenced while the stack is created. Test: tests/local/test_deploy.py."""
+    warnings are silenced while the stack is created. Test: tests/local/test_local_deploy.py."""
     logger = logging.getLogger("moto.cloudformation.parsing")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -170,7 +170,8 @@ def no_value_removed() -> list:
 def seed_physical_names(stack_name: str) -> None:
     """CloudFormation names unnamed resources ``<stack>-<LogicalId>-<random>``; moto draws the
     suffix from its own generator, seeded here per stack so a local stack's names repeat from
-    run to run (printed URIs and records stay comparable). Test: tests/local/test_deploy.py."""
+    run to run (printed URIs and records stay comparable).
+    Test: tests/local/test_local_deploy.py."""
     from moto.moto_api._internal import mock_random
 
     mock_random.seed(zlib.crc32(stack_name.encode()))
@@ -204,24 +205,16 @@ def substitute_definition(definition: str, substitutions: Mapping[str, str]) -> 
     return _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], definition)
 
 
-class CreatedStateMachine(NamedTuple):
-    logical_id: str
-    name: str
-    arn: str
-    type: str
-    definition: str
-    substitutions: dict[str, str]
-
-
 def create_state_machines(cfn: dict, resources: Mapping[str, str], outputs: Mapping[str, str],
-                          region: str) -> list[CreatedStateMachine]:
+                          region: str) -> list[dict[str, Any]]:
     """Create the template's state machines where the ASL interpreter runs them.
 
     moto's CloudFormation ignores ``DefinitionS3Location``, ``DefinitionSubstitutions`` and
     ``StateMachineType`` and puts the machine in a backend the interpreter does not execute.
     Here each is created through the Step Functions API under the name and ARN the stack gave
     it, with its packaged ASL and the substitutions moto resolved as outputs. Test:
-    tests/template/test_state_machine.py (placeholders), tests/integration (executions)."""
+    tests/template/test_state_machine.py (placeholders), tests/integration (executions).
+    Returns, for each machine: logical_id, name, arn, type, definition, substitutions."""
     import boto3
 
     sfn, s3 = (boto3.client(s, region_name=region) for s in ("stepfunctions", "s3"))
@@ -243,8 +236,8 @@ def create_state_machines(cfn: dict, resources: Mapping[str, str], outputs: Mapp
         kind = properties.get("StateMachineType", "STANDARD")
         sfn.create_state_machine(name=arn.split(":")[-1], definition=definition, type=kind,
                                  roleArn=outputs[f"{prefix}RoleArn"])
-        created.append(CreatedStateMachine(logical_id, arn.split(":")[-1], arn, kind, definition,
-                                           substitutions))
+        created.append({"logical_id": logical_id, "name": arn.split(":")[-1], "arn": arn,
+                        "type": kind, "definition": definition, "substitutions": substitutions})
     return created
 
 
@@ -265,7 +258,7 @@ def dropped_function_properties(cfn: dict, logical_id: str, artifacts: Mapping[s
     """A function's layer directories and architectures, which moto's CloudFormation drops:
     its ``Layers`` (``Ref``s to ``AWS::Lambda::LayerVersion`` resources of the stack, read back
     to the local directories they were packaged from) and ``Architectures``. Test:
-    tests/local/test_deploy.py (every function deployed with its code)."""
+    tests/local/test_local_deploy.py (every function deployed with its code)."""
     properties = cfn["Resources"][logical_id]["Properties"]
     dirs = []
     for layer in properties.get("Layers") or []:

@@ -25,22 +25,20 @@ from typing import Any
 
 from scones.local import moto_adapter
 from scones.local.deploy import (
-    ACCOUNT_ID,
     DEFAULT_STACK_NAME,
     DEFAULT_TEMPLATE,
     REGION,
     Deployment,
     deploy,
 )
+from scones.local.events import LocalEvents
+from scones.local.lambdas import load_handler
 
 MOTO_CONFIG = moto_adapter.MOTO_CONFIG
 DEFAULT_STATE_MACHINE = "ImageClassificationStateMachine"
 BATCH_STATE_MACHINE = "BatchClassificationStateMachine"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 POLL_FIRST_S, POLL_BACKOFF, POLL_MAX_S = 0.004, 1.25, 0.05  # describe_execution polling
-
-__all__ = ["ACCOUNT_ID", "REGION", "LocalStack", "ExecutionResult", "StackError"]
-
 
 class StackError(Exception):
     """The local stack cannot be created or used."""
@@ -221,7 +219,7 @@ class LocalStack:
             self.extra_env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
         self.deployment: Deployment | None = None
         self.state_machine_arn: str | None = None
-        self.events = None  # scones.local.events.LocalEvents once started
+        self.events: LocalEvents | None = None
         self._handlers: dict[str, Any] = {}  # function name -> LocalFunction
         self._mock = None
         self._patches: list = []
@@ -231,9 +229,6 @@ class LocalStack:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> LocalStack:
         from moto import mock_aws
-
-        from scones.local.events import LocalEvents
-        from scones.local.lambdas import load_handler
 
         self.events = LocalEvents(self)
         self._patches = moto_adapter.all_patches(self._run_function, self.events.execution_ended,

@@ -15,7 +15,7 @@ import pytest
 
 from scones.local.deploy import describe
 from scones.local.lambdas import load_handler
-from scones.local.runner import function_stdout_to
+from scones.workflow.runner import function_stdout_to
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = describe(REPO_ROOT / "template.yaml")

@@ -16,7 +16,7 @@ from fuzzing import FUZZ, peak_memory
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scones.local.runner import function_stdout_to
+from scones.workflow.runner import function_stdout_to
 from scones_domain import errors
 from scones_domain.events import (
     Classification,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scones.local.endpoint import start_endpoint
-from scones.local.runner import function_stdout_to, quiet_interpreter_logs
 from scones.local.stack import LocalStack
+from scones.serving.endpoint import start_endpoint
+from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
 
 pytestmark = pytest.mark.integration
 

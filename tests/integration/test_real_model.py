@@ -17,7 +17,7 @@ from model.data import Samples, load_images
 from model.package import LoadedArtifact
 from scones.cli import main
 from scones.demo import ensure_model
-from scones.local.endpoint import start_endpoint
+from scones.serving.endpoint import start_endpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -74,7 +74,7 @@ def test_every_classified_image_is_captured_once(endpoint, local_stack, bright_a
 def test_concurrent_executions_each_get_their_own_answer(local_stack, shared_data,
                                                          brightness):
     # GIVEN 16 real PNGs with known answers (bright -> SUCCEEDED, dark -> FAILED)
-    from scones.local.runner import run_images
+    from scones.workflow.runner import run_images
 
     images = sorted((shared_data / "train").glob("*.png"))[::60][:16]
     expected = ["SUCCEEDED" if brightness(p) >= 0.5 else "FAILED" for p in images]
@@ -91,7 +91,7 @@ def test_concurrent_executions_each_get_their_own_answer(local_stack, shared_dat
 def test_a_stuck_execution_is_recorded_and_the_run_goes_on(local_stack, bright_and_dark,
                                                            tmp_path):
     # GIVEN a timeout no execution can meet, an unreadable path, and one normal image
-    from scones.local.runner import LOCAL_TIMEOUT_ERROR, run_images
+    from scones.workflow.runner import LOCAL_TIMEOUT_ERROR, run_images
 
     bright, _ = bright_and_dark
     unreadable = tmp_path / "gone.png"  # found earlier, deleted before the upload

@@ -16,8 +16,8 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
-from scones.local.capture import CaptureConfig, CaptureWriter
-from scones.local.endpoint import EndpointServer, LocalEndpoint, load_model
+from scones.serving.capture import CaptureConfig, CaptureWriter
+from scones.serving.endpoint import EndpointServer, LocalEndpoint, load_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ENDPOINT_NAME = "local-test-endpoint"

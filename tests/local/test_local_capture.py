@@ -18,14 +18,14 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from scones.local.capture import (
+from scones.serving.capture import (
     CaptureClosedError,
     CaptureConfig,
     CaptureError,
     CaptureEvent,
     CaptureWriter,
 )
-from scones.local.endpoint import EndpointServer, LocalEndpoint
+from scones.serving.endpoint import EndpointServer, LocalEndpoint
 
 ENDPOINT_NAME = "local-test-endpoint"  # the name the endpoint_server fixture serves
 FILE_NAME = re.compile(r"^\d{2}-\d{2}-\d{3}-[0-9a-f]{32}\.jsonl$")

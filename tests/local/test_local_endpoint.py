@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from scones.local.endpoint import ArtifactError, load_model
+from scones.serving.endpoint import ArtifactError, load_model
 
 ENDPOINT_NAME = "local-test-endpoint"  # the name the endpoint_server fixture serves
 

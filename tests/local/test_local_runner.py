@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scones.local.cli import event_location
-from scones.local.runner import (
+from scones.workflow.cli import event_location
+from scones.workflow.runner import (
     ImagePathError,
     ImageRecord,
     exit_code,

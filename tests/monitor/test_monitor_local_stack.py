@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from monitor_lambda_fixtures import scheduled_event
 
-from scones.local.endpoint import start_endpoint
-from scones.local.runner import function_stdout_to, quiet_interpreter_logs
 from scones.local.stack import LocalStack
 from scones.monitor.report import write_report
+from scones.serving.endpoint import start_endpoint
+from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
 
 pytestmark = pytest.mark.integration
 

@@ -166,7 +166,7 @@ def test_empty_captures_still_write_a_report(tmp_path):
 def test_report_over_captures_written_by_the_local_endpoint_writer(tmp_path, shared_data):
     # GIVEN real CIFAR PNGs captured by scones.local's CaptureWriter (the format `scones serve`
     # writes during `scones demo`), with JSON outputs as the model returns them
-    from scones.local.capture import CaptureConfig, CaptureEvent, CaptureWriter
+    from scones.serving.capture import CaptureConfig, CaptureEvent, CaptureWriter
 
     pngs = sorted((shared_data / "train").glob("*.png"))[:40]
     config = CaptureConfig(destination=str(tmp_path / "captures"), endpoint_name="scones-local")

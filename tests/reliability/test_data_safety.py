@@ -31,11 +31,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scones.local.capture import CaptureConfig, CaptureWriter
 from scones.local.deploy import describe
-from scones.local.endpoint import start_endpoint
-from scones.local.runner import function_stdout_to, quiet_interpreter_logs
 from scones.local.stack import LocalStack
+from scones.serving.capture import CaptureConfig, CaptureWriter
+from scones.serving.endpoint import start_endpoint
+from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
 
 REPO = Path(__file__).resolve().parents[2]
 INLINE_HOP = {("TaskSucceeded", "SerializeImageData"), ("TaskStateExited", "SerializeImageData"),

@@ -12,8 +12,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from scones.local.endpoint import start_endpoint
-from scones.local.faults import FaultPlan
+from scones.serving.endpoint import start_endpoint
+from scones.serving.faults import FaultPlan
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "fault-endpoint"

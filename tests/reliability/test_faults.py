@@ -1,7 +1,7 @@
 """Every fault injected through the local runtime ends as the shipped ASL promises.
 
 One local stack (real template, ASL, handlers, HTTP endpoint) runs every scenario of
-scones.local.fault_matrix at once, each on its own real image with its own fault (endpoint
+scones.workflow.fault_matrix at once, each on its own real image with its own fault (endpoint
 throttling, 503, model not ready, a response past the client's read timeout, dropped
 connections, S3 SlowDown, a missing object), then stops the endpoint for the connection-refused
 scenario. Each execution's history is read back: the retries the ASL's Retry block promises
@@ -15,7 +15,8 @@ import json
 
 import pytest
 
-from scones.local.fault_matrix import (
+from scones.serving.faults import FaultPlan, FaultSpecError, S3FaultPlan, s3_location
+from scones.workflow.fault_matrix import (
     ALL_SCENARIOS,
     Expected,
     Observed,
@@ -27,7 +28,6 @@ from scones.local.fault_matrix import (
     retrier_for,
     run_matrix,
 )
-from scones.local.faults import FaultPlan, FaultSpecError, S3FaultPlan, s3_location
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")]

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from scones.local.runner import local_runtime, run_images
+from scones.workflow.runner import local_runtime, run_images
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")]

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from scones.local.endpoint import start_endpoint
-from scones.local.toolkit import ToolkitNotInstalled, ToolkitServer, serving_python
+from scones.serving.endpoint import start_endpoint
+from scones.serving.toolkit import ToolkitNotInstalled, ToolkitServer, serving_python
 
 # a small temperature spreads the untrained model's probabilities: a wrong image or a wrong
 # preprocessing step shows up as a clearly different answer

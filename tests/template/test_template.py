@@ -206,7 +206,7 @@ def test_environment_reaches_functions_from_parameters(deployment):
 
 def test_the_endpoint_call_times_out_before_the_classify_function(deployment):
     # GIVEN the classify function's read timeout and its Lambda timeout, as deployed
-    from scones.local.fault_matrix import CLIENT_READ_TIMEOUT_S
+    from scones.workflow.fault_matrix import CLIENT_READ_TIMEOUT_S
 
     classify = deployment.functions["ClassifyImageFunction"]
     read = int(classify.environment["ENDPOINT_READ_TIMEOUT_SECONDS"])

@@ -27,10 +27,10 @@ Two HTTP contracts on one port:
 
 Concurrent requests are micro-batched: request threads decode their own input (``input_fn``),
 one predictor thread concatenates whatever is waiting, runs ``predict_fn`` once and hands each
-request its row. Every successful response is captured (see :mod:`scones.local.capture`)
+request its row. Every successful response is captured (see :mod:`scones.serving.capture`)
 before it is sent.
 
-Fault injection: an optional :class:`scones.local.faults.FaultPlan` (``LocalEndpoint.faults``)
+Fault injection: an optional :class:`scones.serving.faults.FaultPlan` (``LocalEndpoint.faults``)
 is consulted once per SageMaker Runtime request, before the model runs (throttling, 5xx,
 model-not-ready, delays, dropped connections).
 """
@@ -57,8 +57,8 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import unquote
 
-from scones.local.capture import CaptureConfig, CaptureEvent, CaptureWriter
-from scones.local.faults import FaultPlan
+from scones.serving.capture import CaptureConfig, CaptureEvent, CaptureWriter
+from scones.serving.faults import FaultPlan
 
 DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
 DEFAULT_VARIANT_NAME = "AllTraffic"

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scones.local.faults import FaultPlan, S3FaultPlan
+from scones.serving.faults import FaultPlan, S3FaultPlan
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine/image_classification.asl.json"
 CLIENT_READ_TIMEOUT_S = 20  # template.yaml: ClassifyImageFunction ENDPOINT_READ_TIMEOUT_SECONDS
@@ -237,7 +237,7 @@ class Row:
 def fault_runtime(model: str | Path, *, capture: str | None,
                   lambda_log: str | Path | None = None) -> Iterator[tuple[Any, Any, S3FaultPlan]]:
     """The local endpoint (with an empty FaultPlan) and stack, S3 faults hooked in first."""
-    from scones.local.runner import local_runtime
+    from scones.workflow.runner import local_runtime
 
     s3faults = S3FaultPlan().install()  # before the stack's sessions and clients exist
     try:

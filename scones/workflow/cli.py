@@ -99,9 +99,9 @@ def serve_command(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from scones.local.endpoint import ArtifactError, start_endpoint
-    from scones.local.faults import FaultPlan, FaultSpecError
-    from scones.local.runner import ModelNotFoundError, require_model
+    from scones.serving.endpoint import ArtifactError, start_endpoint
+    from scones.serving.faults import FaultPlan, FaultSpecError
+    from scones.workflow.runner import ModelNotFoundError, require_model
 
     name = args.endpoint_name or _template_endpoint_name()
     try:
@@ -131,8 +131,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from scones.local.endpoint import ArtifactError
-    from scones.local.runner import (
+    from scones.serving.endpoint import ArtifactError
+    from scones.workflow.runner import (
         ImagePathError,
         ModelNotFoundError,
         exit_code,
@@ -169,9 +169,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 def batch_command(args: argparse.Namespace) -> int:
     """`scones run --batch DIR`: one BatchClassificationStateMachine execution over DIR."""
-    from scones.local.batch import BatchFailedError, format_batch_summary, run_batch
-    from scones.local.endpoint import ArtifactError
-    from scones.local.runner import (
+    from scones.serving.endpoint import ArtifactError
+    from scones.workflow.batch import BatchFailedError, format_batch_summary, run_batch
+    from scones.workflow.runner import (
         ImagePathError,
         ModelNotFoundError,
         exit_code,
@@ -216,14 +216,14 @@ def _parse_upload(spec: str, event_key: str | None) -> tuple[Path, str]:
 
 def invoke_command(args: argparse.Namespace) -> int:
     from scones.local.deploy import describe
-    from scones.local.endpoint import ArtifactError, start_endpoint
-    from scones.local.runner import (
+    from scones.local.stack import LocalStack, UnknownFunctionError
+    from scones.serving.endpoint import ArtifactError, start_endpoint
+    from scones.workflow.runner import (
         ModelNotFoundError,
         function_stdout_to,
         quiet_interpreter_logs,
         require_model,
     )
-    from scones.local.stack import LocalStack, UnknownFunctionError
 
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text()

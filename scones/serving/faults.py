@@ -2,7 +2,7 @@
 
 Two switches, neither of which touches our own code paths:
 
-- :class:`FaultPlan` is consulted by the local endpoint (:mod:`scones.local.endpoint`) once per
+- :class:`FaultPlan` is consulted by the local endpoint (:mod:`scones.serving.endpoint`) once per
   SageMaker Runtime request (``POST /endpoints/NAME/invocations``), before the model runs. It
   answers with the service's own error shapes (what botocore parses on AWS) or misbehaves at
   the transport level::

@@ -1,6 +1,6 @@
 """Entry point of the SageMaker PyTorch serving container, run by the serving virtualenv's python.
 
-Started by :class:`scones.local.toolkit.ToolkitServer` (never imported by the project: this
+Started by :class:`scones.serving.toolkit.ToolkitServer` (never imported by the project: this
 file runs where sagemaker-pytorch-inference is installed). It runs the toolkit's own
 ``serving.main()`` unchanged but for what a container isolates and a shared machine does not:
 

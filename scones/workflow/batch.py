@@ -1,6 +1,6 @@
 """`scones run --batch DIR`: the batch state machine over a folder, on this machine.
 
-Starts the local endpoint and stack (:func:`scones.local.runner.local_runtime`), uploads
+Starts the local endpoint and stack (:func:`scones.workflow.runner.local_runtime`), uploads
 every image of the folder under one prefix, starts ONE ``BatchClassificationStateMachine``
 execution over that prefix and waits for it.
 Its Distributed Map runs the per-image workflow once per image; the summary comes from the
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scones.local.runner import (
+from scones.local.stack import BATCH_STATE_MACHINE, ExecutionResult, LocalStack
+from scones.workflow.runner import (
     DEFAULT_CAPTURE_DIR,
     DEFAULT_MODEL,
     ImagePathError,
@@ -27,7 +28,6 @@ from scones.local.runner import (
     find_images,
     local_runtime,
 )
-from scones.local.stack import BATCH_STATE_MACHINE, ExecutionResult, LocalStack
 
 BATCH_PREFIX = "batches"
 DEFAULT_BATCH_CONCURRENCY = 20

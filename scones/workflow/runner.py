@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from scones.local.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
 from scones.local.stack import (
     ExecutionResult,
     ExecutionTimeoutError,
     LocalStack,
 )
+from scones.serving.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
