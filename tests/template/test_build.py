@@ -55,6 +55,15 @@ def test_layer_holds_shared_code_and_powertools_but_not_the_runtime_sdk():
         assert not (python / package).exists(), f"{package} is in the runtime: do not bundle it"
 
 
+def test_monitor_function_artifact_is_its_handler_alone():
+    # GIVEN the built MonitorCapturesFunction  THEN it holds app.py only: the monitoring code
+    # is the layer's scones_domain.monitoring, not a copy of the CLI's package
+    artifact = BUILD / "MonitorCapturesFunction"
+    assert sorted(p.name for p in artifact.rglob("*") if p.is_file()) == ["app.py"]
+    monitoring = BUILD / "SharedLayer" / "python" / "scones_domain" / "monitoring"
+    assert {p.name for p in monitoring.glob("*.py")} >= {"captures.py", "stats.py", "drift.py"}
+
+
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_imports_from_its_artifact_and_the_layer(deployment, logical_id):
     layer = BUILD / "SharedLayer" / "python"
