@@ -58,28 +58,29 @@ def require_mapping(event: Any) -> dict[str, Any]:
     return event
 
 
-def require_str(event: dict[str, Any], name: str) -> str:
+def require_field(event: dict[str, Any], name: str) -> Any:
+    """The value of a field that must be present and not null."""
     if name not in event or event[name] is None:
         raise MissingEventField(f"the event has no {name!r}")
-    value = event[name]
+    return event[name]
+
+
+def require_str(event: dict[str, Any], name: str) -> str:
+    value = require_field(event, name)
     if not isinstance(value, str) or not value.strip():
         raise InvalidEventField(f"{name!r} must be a non-empty string, got {value!r}")
     return value
 
 
 def require_int(event: dict[str, Any], name: str) -> int:
-    if name not in event or event[name] is None:
-        raise MissingEventField(f"the event has no {name!r}")
-    value = event[name]
+    value = require_field(event, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidEventField(f"{name!r} must be a non-negative integer, got {value!r}")
     return value
 
 
 def require_list(event: dict[str, Any], name: str) -> list[Any]:
-    if name not in event or event[name] is None:
-        raise MissingEventField(f"the event has no {name!r}")
-    value = event[name]
+    value = require_field(event, name)
     if not isinstance(value, list):
         raise InvalidEventField(f"{name!r} must be a JSON list, got {type(value).__name__}")
     return value
