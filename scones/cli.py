@@ -20,6 +20,9 @@ COMMANDS = {
     "serve": "scones.workflow.cli",
     "run": "scones.workflow.cli",
     "invoke": "scones.workflow.cli",
+    "up": "scones.workflow.up",
+    "down": "scones.workflow.up",
+    "logs": "scones.workflow.up",
     "demo": "scones.demo",
     "monitor": "scones.monitor.cli",
 }

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import itertools
 import json
 import os
@@ -228,3 +229,41 @@ def load_handler(spec: Function, extra_env: Mapping[str, str] | None = None) -> 
     if not hasattr(module, spec.handler_name):
         raise AttributeError(f"{spec.module_path} has no handler {spec.handler_name!r}")
     return LocalFunction(spec, module, env)
+
+
+class FunctionLogs(io.TextIOBase):
+    """Where a function's stdout goes on Lambda: its log group ``/aws/lambda/<name>``, one
+    stream per cold start (``YYYY/MM/DD/[$LATEST]<id>``). Text written while a function runs
+    (its name in ``AWS_LAMBDA_FUNCTION_NAME``) is put there line by line through ``logs`` (a
+    CloudWatch Logs client); other text goes to ``fallback``."""
+
+    def __init__(self, logs: Any, fallback: Any):
+        self.logs = logs
+        self.fallback = fallback
+        self._pending: dict[str, str] = {}
+        self._streams: dict[str, tuple[str, str]] = {}
+
+    def write(self, text: str) -> int:
+        name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        if not name:
+            return self.fallback.write(text)
+        *lines, self._pending[name] = (self._pending.get(name, "") + text).split("\n")
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in lines if line.strip()]
+        if events:
+            group, stream = self._stream(name)
+            self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        return len(text)
+
+    def flush(self) -> None:
+        self.fallback.flush()
+
+    def _stream(self, name: str) -> tuple[str, str]:
+        if name not in self._streams:
+            group = f"/aws/lambda/{name}"
+            stream = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+                self.logs.create_log_group(logGroupName=group)
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            self._streams[name] = (group, stream)
+        return self._streams[name]

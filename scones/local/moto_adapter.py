@@ -125,7 +125,7 @@ def create_stack_adapted() -> Iterator[None]:
     topic policies. None of them changes what runs locally (alarms are evaluated by
     ``scones monitor``; policies are checked by cfn-lint and checkov in ``make lint``), so the
     warnings are silenced while the stack is created. Test: tests/local/test_local_deploy.py."""
-    logger = logging.getLogger("moto.cloudformation.parsing")
+    logger = logging.getLogger("moto")  # the logger moto's CloudFormation parsing warns on
     level = logger.level
     logger.setLevel(logging.ERROR)
     patches = no_value_removed()

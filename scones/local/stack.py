@@ -189,108 +189,26 @@ def summarize_history(events: list[dict]) -> dict:
     }
 
 
-class LocalStack:
-    """The template deployed in moto; ``with LocalStack(endpoint_url) as stack: stack.run(...)``.
+class Stack:
+    """What a client of a deployed stack does: upload, invoke, start and wait for executions.
 
-    ``bucket``: where :meth:`upload` writes; the stack's ``ImageBucket`` unless given (a
-    bucket the stack does not define is created, e.g. the one an event file names).
+    Subclasses say where the stack is: :class:`LocalStack` deploys it in this process,
+    :class:`RemoteStack` reaches one that ``scones up`` serves.
     """
 
-    def __init__(
-        self,
-        endpoint_url: str | None = None,
-        *,
-        template: str | Path = DEFAULT_TEMPLATE,
-        parameters: dict[str, Any] | None = None,
-        bucket: str | None = None,
-        stack_name: str = DEFAULT_STACK_NAME,
-        extra_env: dict[str, str] | None = None,
-        state_machine: str = DEFAULT_STATE_MACHINE,
-    ):
-        self.template = Path(template)
-        self.parameters = dict(parameters or {})
-        self.bucket = bucket
-        self.stack_name = stack_name
-        self.state_machine_id = state_machine
-        # what the Lambda runtime sets: handlers create boto3 clients at import
-        self.extra_env = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-                          **(extra_env or {})}
-        if endpoint_url:
-            self.extra_env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
-        self.deployment: Deployment | None = None
-        self.state_machine_arn: str | None = None
-        self.events: LocalEvents | None = None
-        self._handlers: dict[str, Any] = {}  # function name -> LocalFunction
-        self._mock = None
-        self._patches: list = []
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> LocalStack:
-        from moto import mock_aws
-
-        self.events = LocalEvents(self)
-        self._patches = moto_adapter.all_patches(self._run_function, self.events.execution_ended,
-                                                 self.events.deliver)
-        self._mock = mock_aws(config=MOTO_CONFIG)
-        self._mock.start()
-        try:
-            for patch in self._patches:
-                patch.start()
-            self.deployment = deploy(self.template, parameters=self.parameters,
-                                     stack_name=self.stack_name)
-            machine = self.deployment.state_machines.get(self.state_machine_id)
-            if machine is None:
-                raise StackError(f"{self.template} defines no {self.state_machine_id}")
-            self.state_machine_arn = machine.arn
-            for function in self.deployment.functions.values():
-                self._handlers[function.name] = load_handler(function, self.extra_env)
-            self.bucket = self.bucket or self.deployment.resources.get("ImageBucket")
-            if self.bucket and self.bucket not in self.deployment.resources.values():
-                self.client("s3").create_bucket(Bucket=self.bucket)
-            self.events.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.events is not None:
-            self.events.stop()
-        while self._patches:
-            self._patches.pop().stop()
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock = None
-        self._clients.clear()
-
-    def __enter__(self) -> LocalStack:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    region = REGION
+    bucket: str | None = None
+    state_machine_arn: str | None = None
+    state_machine_arns: dict[str, str]  # logical id -> ARN
+    function_names: dict[str, str]  # logical id -> name
 
     def client(self, service: str):
-        with self._lock:
-            if service not in self._clients:
-                import boto3
-
-                self._clients[service] = boto3.client(service, region_name=REGION)
-            return self._clients[service]
+        raise NotImplementedError
 
     def state_machine(self, logical_id: str) -> str:
         """The ARN of one of the stack's state machines."""
-        return self.deployment.state_machines[logical_id].arn
+        return self.state_machine_arns[logical_id]
 
-    def _run_function(self, name: str, event: Any) -> tuple[bool, Any]:
-        function = self._handlers.get(name)
-        if function is None:
-            raise UnknownFunctionError(f"no local handler for Lambda function {name}")
-        result = function.invoke(event)
-        return result.failed, result.payload
-
-    # -- using the stack ------------------------------------------------------------------
     def upload(self, path: str | Path, key: str) -> str:
         """Put a file into the image bucket; returns its key."""
         self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=Path(path).read_bytes())
@@ -298,12 +216,12 @@ class LocalStack:
 
     def invoke_function(self, logical_id: str, event: Any) -> tuple[bool, Any]:
         """Invoke one function through moto's Lambda API; (failed, payload)."""
-        if logical_id not in self.deployment.functions:
+        if logical_id not in self.function_names:
             raise UnknownFunctionError(
-                f"{logical_id!r} is not a function of {self.template.name}; "
-                f"choose one of {sorted(self.deployment.functions)}")
+                f"{logical_id!r} is not a function of the stack; "
+                f"choose one of {sorted(self.function_names)}")
         response = self.client("lambda").invoke(
-            FunctionName=self.deployment.functions[logical_id].name,
+            FunctionName=self.function_names[logical_id],
             Payload=json.dumps(event).encode())
         return "FunctionError" in response, json.loads(response["Payload"].read())
 
@@ -366,3 +284,142 @@ class LocalStack:
         self.upload(path, key)
         return self.run({"image_data": "", "s3_bucket": self.bucket, "s3_key": key},
                         timeout=timeout)
+
+
+class RemoteStack(Stack):
+    """A stack that ``scones up`` serves, reached over HTTP (its state file says where)."""
+
+    def __init__(self, state: dict):
+        self.state = state
+        self.aws_endpoint_url = state["aws_endpoint_url"]
+        self.bucket = state["bucket"]
+        self.state_machine_arns = dict(state["state_machines"])
+        self.function_names = dict(state["functions"])
+        self.state_machine_arn = self.state_machine_arns[DEFAULT_STATE_MACHINE]
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                import boto3
+
+                self._clients[service] = boto3.client(
+                    service, region_name=REGION, endpoint_url=self.aws_endpoint_url,
+                    aws_access_key_id="local", aws_secret_access_key="local")
+            return self._clients[service]
+
+
+class LocalStack(Stack):
+    """The template deployed in moto; ``with LocalStack(endpoint_url) as stack: stack.run(...)``.
+
+    ``bucket``: where :meth:`upload` writes; the stack's ``ImageBucket`` unless given (a
+    bucket the stack does not define is created, e.g. the one an event file names).
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        *,
+        template: str | Path = DEFAULT_TEMPLATE,
+        parameters: dict[str, Any] | None = None,
+        bucket: str | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
+        extra_env: dict[str, str] | None = None,
+        state_machine: str = DEFAULT_STATE_MACHINE,
+    ):
+        self.template = Path(template)
+        self.parameters = dict(parameters or {})
+        self.bucket = bucket
+        self.stack_name = stack_name
+        self.state_machine_id = state_machine
+        # what the Lambda runtime sets: handlers create boto3 clients at import
+        self.extra_env = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                          **(extra_env or {})}
+        if endpoint_url:
+            self.extra_env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
+        self.deployment: Deployment | None = None
+        self.state_machine_arn: str | None = None
+        self.state_machine_arns: dict[str, str] = {}
+        self.function_names: dict[str, str] = {}
+        self.events: LocalEvents | None = None
+        self._handlers: dict[str, Any] = {}  # function name -> LocalFunction
+        self._mock = None
+        self._patches: list = []
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        from moto import mock_aws
+
+        self.events = LocalEvents(self)
+        self._patches = moto_adapter.all_patches(self._run_function, self.events.execution_ended,
+                                                 self.events.deliver)
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock.start()
+        try:
+            for patch in self._patches:
+                patch.start()
+            self.deployment = deploy(self.template, parameters=self.parameters,
+                                     stack_name=self.stack_name)
+            machine = self.deployment.state_machines.get(self.state_machine_id)
+            if machine is None:
+                raise StackError(f"{self.template} defines no {self.state_machine_id}")
+            self.state_machine_arn = machine.arn
+            self.state_machine_arns = {k: m.arn for k, m in self.deployment.state_machines.items()}
+            self.function_names = {k: f.name for k, f in self.deployment.functions.items()}
+            for function in self.deployment.functions.values():
+                self._handlers[function.name] = load_handler(function, self.extra_env)
+            self.bucket = self.bucket or self.deployment.resources.get("ImageBucket")
+            if self.bucket and self.bucket not in self.deployment.resources.values():
+                self.client("s3").create_bucket(Bucket=self.bucket)
+            self.events.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.events is not None:
+            self.events.stop()
+        while self._patches:
+            self._patches.pop().stop()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        self._clients.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def client(self, service: str):
+        with self._lock:
+            if service not in self._clients:
+                import boto3
+
+                self._clients[service] = boto3.client(service, region_name=REGION)
+            return self._clients[service]
+
+    def _run_function(self, name: str, event: Any) -> tuple[bool, Any]:
+        function = self._handlers.get(name)
+        if function is None:
+            raise UnknownFunctionError(f"no local handler for Lambda function {name}")
+        result = function.invoke(event)
+        return result.failed, result.payload
+
+    # -- changing the deployed code (what `sam sync` does) --------------------------------
+    def reload_function(self, logical_id: str) -> None:
+        """Import the function's handler again from its code (a fresh cold start)."""
+        function = self.deployment.functions[logical_id]
+        self._handlers[function.name] = load_handler(function, self.extra_env)
+
+    def update_definition(self, logical_id: str, text: str) -> None:
+        """Deploy a changed ASL file: the stack's substitutions filled in again."""
+        machine = self.deployment.state_machines[logical_id]
+        definition = moto_adapter.substitute_definition(text, machine.substitutions)
+        self.client("stepfunctions").update_state_machine(stateMachineArn=machine.arn,
+                                                          definition=definition)

@@ -151,15 +151,18 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         outcome = run_workflow(args.paths, model=args.model, threshold=args.threshold,
                                capture=args.capture, concurrency=args.concurrency,
-                               lambda_log=args.lambda_log)
+                               lambda_log=args.lambda_log, use_running=True)
     except (ImagePathError, ModelNotFoundError, ArtifactError) as exc:
         return _fail(str(exc))
     print(format_table(outcome.records))
     print()
     print(format_summary(outcome.summary))
-    if args.capture:
-        print(f"captures: {args.capture} ({len(outcome.capture_files)} file(s))")
-    if args.lambda_log:
+    if outcome.capture:
+        print(f"captures: {outcome.capture} ({len(outcome.capture_files)} file(s))"
+              if outcome.capture_files else f"captures: {outcome.capture}")
+    if outcome.attached_to:
+        print("function logs: scones logs [FUNCTION]")
+    elif args.lambda_log:
         print(f"function logs: {args.lambda_log}")
     if args.json_out:
         write_json(outcome.records, args.json_out)

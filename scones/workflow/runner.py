@@ -26,6 +26,7 @@ from scones.local.stack import (
     ExecutionResult,
     ExecutionTimeoutError,
     LocalStack,
+    Stack,
 )
 from scones.serving.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
 
@@ -113,13 +114,15 @@ def local_runtime(
     bucket: str | None = None,
     lambda_log: str | Path | None = None,
     parameters: dict[str, Any] | None = None,
+    endpoint_port: int = 0,
 ) -> Iterator[tuple[EndpointServer, LocalStack]]:
     """The endpoint and the stack, wired together; both stopped (capture drained) on exit.
 
     ``parameters``: more template parameter overrides (e.g. ModelVersion for `--batch`).
     """
     quiet_interpreter_logs()
-    server = start_endpoint(require_model(model), endpoint_name=endpoint_name, capture=capture)
+    server = start_endpoint(require_model(model), endpoint_name=endpoint_name, capture=capture,
+                            port=endpoint_port)
     parameters = {**(parameters or {}), "EndpointName": endpoint_name}
     if threshold is not None:
         parameters["ConfidenceThreshold"] = threshold
@@ -191,7 +194,7 @@ def _powertools_handlers() -> list[logging.StreamHandler]:
 
 
 def run_images(
-    stack: LocalStack,
+    stack: Stack,
     images: list[str],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -281,6 +284,8 @@ class RunOutcome:
     records: list[ImageRecord]
     summary: dict
     capture_files: list[str]
+    capture: str | None = None  # where the endpoint captured (a warm stack's own)
+    attached_to: str | None = None  # the AWS endpoint URL of the `scones up` stack used
 
 
 def run_workflow(
@@ -292,13 +297,35 @@ def run_workflow(
     concurrency: int = DEFAULT_CONCURRENCY,
     lambda_log: str | Path | None = None,
     progress: bool = True,
+    use_running: bool = False,
 ) -> RunOutcome:
-    """find_images -> local_runtime -> run_images: what `scones run` and `scones demo` do."""
+    """find_images -> local_runtime -> run_images: what `scones run` and `scones demo` do.
+
+    With ``use_running`` and a stack that ``scones up`` serves, the images go to that warm
+    stack (its model, threshold and capture) instead of a fresh one."""
     images = find_images(paths)
+    if use_running:
+        from scones.local.server import StackNotRunningError, read_state
+        from scones.local.stack import RemoteStack
+
+        try:
+            state = read_state()
+        except StackNotRunningError:
+            state = None
+        if state is not None:
+            print(f"using the local stack of `scones up` at {state['aws_endpoint_url']} "
+                  f"(model {state['model']})", file=sys.stderr)
+            started = time.perf_counter()
+            records = run_images(RemoteStack(state), images, concurrency=concurrency,
+                                 progress=progress)
+            wall = time.perf_counter() - started
+            return RunOutcome(records, summarize(records, wall), [], state.get("capture"),
+                              state["aws_endpoint_url"])
     with local_runtime(model, capture=capture, threshold=threshold,
                        lambda_log=lambda_log) as (server, stack):
         started = time.perf_counter()
         records = run_images(stack, images, concurrency=concurrency, progress=progress)
         wall = time.perf_counter() - started
     writer = server.endpoint.capture
-    return RunOutcome(records, summarize(records, wall), list(writer.files) if writer else [])
+    return RunOutcome(records, summarize(records, wall), list(writer.files) if writer else [],
+                      capture)

@@ -1,0 +1,93 @@
+"""`scones up` end to end, in processes of its own as a user runs it: a warm stack that
+`scones run`, `scones logs`, boto3 with an endpoint URL and `scones down` reach."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SCONES = [sys.executable, "-m", "scones.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def up(brightness_model, tmp_path_factory):
+    """`scones up` running in a folder of its own (its state file is runs/local-stack.json)."""
+    home = tmp_path_factory.mktemp("home")
+    process = subprocess.Popen(
+        [*SCONES, "up", "--model", str(brightness_model), "--port", str(free_port()),
+         "--endpoint-port", str(free_port()), "--capture", str(home / "captures")],
+        cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    state_file = home / "runs/local-stack.json"
+    deadline = time.monotonic() + 120
+    while not state_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"scones up did not start:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    yield home, json.loads(state_file.read_text()), process
+    if process.poll() is None:
+        process.kill()
+
+
+def scones(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SCONES, *args], cwd=home, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_run_uses_the_warm_stack_and_logs_read_its_functions(up, tmp_path):
+    home, state, _ = up
+    # GIVEN a bright (confident) and a dark (below-threshold) real PNG
+    for name, value in (("bright.png", 230), ("dark.png", 20)):
+        Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(tmp_path / name)
+    # WHEN `scones run` runs while the stack is up
+    done = scones(home, "run", str(tmp_path), "--json", str(tmp_path / "records.json"))
+    # THEN it used that stack (no endpoint or stack of its own) and both got their answer
+    assert done.returncode == 0, done.stderr
+    assert f"using the local stack of `scones up` at {state['aws_endpoint_url']}" in done.stderr
+    records = {Path(r["image"]).name: r for r in json.loads((tmp_path / "records.json")
+                                                            .read_text())}
+    assert records["bright.png"]["status"] == "SUCCEEDED"
+    assert records["dark.png"]["error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
+    # AND the functions' log lines are in their log groups, read by `scones logs`
+    logs = scones(home, "logs", "ClassifyImageFunction", "--filter", "image classified")
+    assert logs.returncode == 0, logs.stderr
+    lines = logs.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("ClassifyImageFunction  ") for line in lines)
+    assert scones(home, "logs", "NoSuchFunction").returncode == 2
+
+
+def test_boto3_reaches_the_stack_with_an_endpoint_url(up):
+    import boto3
+
+    _, state, _ = up
+    sfn = boto3.client("stepfunctions", region_name="us-east-1",
+                       endpoint_url=state["aws_endpoint_url"],
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    arns = {m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    assert arns == set(state["state_machines"].values())
+
+
+def test_down_stops_it_and_removes_the_state_file(up):
+    home, _, process = up
+    done = scones(home, "down")
+    assert done.returncode == 0, done.stderr
+    assert process.wait(timeout=30) == 0
+    assert not (home / "runs/local-stack.json").exists()
+    # AND without a stack, logs says how to start one
+    again = scones(home, "logs")
+    assert again.returncode == 1 and "scones up" in again.stderr
