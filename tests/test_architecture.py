@@ -91,7 +91,7 @@ MAY_IMPORT = {
     "functions": {"scones_domain"},
     "model": {"scones_domain"},
     "scones.local": set(),
-    "scones.serving": set(),
+    "scones.serving": {"scones_domain"},
     "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
     "scones.monitor": {"scones_domain"},
 }

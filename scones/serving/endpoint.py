@@ -63,6 +63,8 @@ from scones.serving.faults import FaultPlan
 DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
 DEFAULT_VARIANT_NAME = "AllTraffic"
 DEFAULT_ACCEPT = "application/json"
+# our own answer with the labels (scones serve only; the default stays SageMaker's list)
+LABELS_ACCEPT = "application/vnd.scones.labels+json"
 DEFAULT_CONTENT_TYPE = "application/json"  # what SageMaker containers assume when none is sent
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs look like the ones moto hands out
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
@@ -300,12 +302,15 @@ class LocalEndpoint:
     ) -> InvocationResult:
         """Run one request through the artifact's handlers; raises ModelServerError."""
         accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
+        labelled = accept.split(";")[0].strip().lower() == LABELS_ACCEPT
         inference_time = datetime.now(UTC)
         handlers = self.loaded.handlers
         try:
             batch_of_one = handlers.input_fn(toolkit_input(body, content_type), content_type)
             prediction = self.batcher.predict(batch_of_one)
-            output = handlers.output_fn(prediction, accept)
+            output = handlers.output_fn(prediction, DEFAULT_ACCEPT if labelled else accept)
+            if labelled:
+                output = with_labels(output, self.loaded.labels)
         except Exception as exc:  # noqa: BLE001 - mapped to the container's status code
             raise toolkit_error(exc) from exc
         content_type = content_type or DEFAULT_CONTENT_TYPE
@@ -323,6 +328,20 @@ class LocalEndpoint:
         self.batcher.stop()
         if self.capture is not None:
             self.capture.close()
+
+
+def with_labels(output: str | bytes, labels: list[str]) -> str:
+    """The artifact's JSON probabilities as ``{"label", "confidence", "probabilities"}`` (the
+    answer under :data:`LABELS_ACCEPT`; the default answer stays SageMaker's list)."""
+    from scones_domain.predictions import top_prediction
+
+    probabilities = json.loads(output)
+    if len(probabilities) != len(labels):
+        raise ValueError(f"the model answered {len(probabilities)} probabilities for "
+                         f"{len(labels)} labels {labels}")
+    label, confidence = top_prediction(probabilities, labels)
+    return json.dumps({"label": label, "confidence": confidence,
+                       "probabilities": dict(zip(labels, probabilities, strict=True))})
 
 
 def _region() -> str:
