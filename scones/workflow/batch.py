@@ -17,7 +17,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from scones.local.stack import BATCH_STATE_MACHINE, ExecutionResult, LocalStack
 from scones.workflow.runner import (
@@ -32,6 +31,7 @@ from scones.workflow.runner import (
 BATCH_PREFIX = "batches"
 DEFAULT_BATCH_CONCURRENCY = 20
 PROGRESS_POLL_S = 0.5
+DEFAULT_RESULTS_DIR = Path("runs/batches")  # the result files, kept after the stack is gone
 
 
 class BatchFailedError(Exception):
@@ -93,15 +93,30 @@ def wait_with_progress(stack: LocalStack, arn: str, batch_input: dict, total: in
 def read_outcomes(stack: LocalStack, summary: dict) -> tuple[list[dict], list[dict]]:
     """The per-image outcomes and item failures from the batch's ResultWriter files."""
     from scones_domain.batch import read_results
+    from scones_domain.location import S3Location
+    from scones_domain.storage import read_json
 
-    s3 = stack.client("s3")
+    s3, manifest_at = stack.client("s3"), S3Location.parse(summary["manifest"])
+    return read_results(read_json(s3, manifest_at),
+                        lambda key: read_json(s3, S3Location(manifest_at.bucket, key)))
 
-    def read_json(uri_or_key: str, bucket: str) -> Any:
-        return json.loads(s3.get_object(Bucket=bucket, Key=uri_or_key)["Body"].read())
 
-    bucket, _, manifest_key = summary["manifest"].removeprefix("s3://").partition("/")
-    manifest = read_json(manifest_key, bucket)
-    return read_results(manifest, lambda key: read_json(key, bucket))
+def keep_results(stack: LocalStack, summary: dict, out_dir: Path) -> dict[str, str]:
+    """Copy the batch's result files and summary out of the stack (which ends with the
+    command) into ``out_dir``; where the manifest and the summary are kept."""
+    from scones_domain.location import S3Location
+
+    s3, kept = stack.client("s3"), {}
+    manifest_at = S3Location.parse(summary["manifest"])
+    folder = manifest_at.key.rsplit("/", 1)[0] + "/"
+    listing = s3.list_objects_v2(Bucket=manifest_at.bucket, Prefix=folder).get("Contents", [])
+    locations = [S3Location(manifest_at.bucket, item["Key"]) for item in listing]
+    for location in [*locations, S3Location.parse(summary["summary"])]:
+        local = out_dir / location.key.rsplit("/", 1)[1]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+        kept[location.uri] = str(local)
+    return {"manifest_file": kept[summary["manifest"]], "summary_file": kept[summary["summary"]]}
 
 
 def image_records(stack: LocalStack, images: list[tuple[str, str]], prefix: str,
@@ -135,8 +150,10 @@ def run_batch(
     lambda_log: str | Path | None = None,
     progress: bool = True,
     timeout: float = 3600.0,
+    results_dir: str | Path = DEFAULT_RESULTS_DIR,
 ) -> BatchOutcome:
-    """Upload the folder, run BatchClassificationStateMachine over it, read every record."""
+    """Upload the folder, run BatchClassificationStateMachine over it, read every record; the
+    result files and summary are kept in ``results_dir/<batch prefix>/``."""
     images = batch_images(directory)
     parameters = {"BatchMaxConcurrency": concurrency, "ModelVersion": model_version(model)}
     with local_runtime(model, capture=capture, threshold=threshold, lambda_log=lambda_log,
@@ -158,6 +175,8 @@ def run_batch(
         summary = execution.output
         outcomes, item_failures = read_outcomes(stack, summary)
         records = image_records(stack, images, prefix, outcomes, item_failures)
+        summary = {**summary, **keep_results(stack, summary,
+                                              Path(results_dir) / prefix.strip("/"))}
     summary = {**summary, "seconds": round(seconds, 3),
                "images_per_second": round(len(images) / seconds, 2) if seconds else None}
     return BatchOutcome(records=records, summary=summary, execution=execution, seconds=seconds)
@@ -171,5 +190,6 @@ def format_batch_summary(summary: dict) -> str:
         f"{summary['below_threshold']} below the threshold, {summary['failed']} failed"
         f"{f' ({failed})' if failed else ''} in {summary['seconds']} s "
         f"({summary['images_per_second']} images/s)\n"
-        f"results: {summary['manifest']}\nsummary: {summary['summary']}"
+        f"results: {summary['manifest']} (kept in {summary['manifest_file']})\n"
+        f"summary: {summary['summary']} (kept in {summary['summary_file']})"
     )
