@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
-MODEL = REPO / "tests/local/fixtures/brightness_model"  # known answers: bright -> 0.99 bicycle
+MODEL = REPO / "tests/serving/fixtures/brightness_model"  # known answers: bright -> 0.99 bicycle
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
 

@@ -9,7 +9,7 @@ the requests in flight and drains the capture): the endpoint under 16 clients, a
 workflow with executions in flight, which then end with the named EndpointUnavailable after
 the ASL's retries, none hanging.
 
-The default model is the test artifact tests/local/fixtures/brightness_model (answers without
+The default model is the test artifact tests/serving/fixtures/brightness_model (answers without
 training); pass --model runs/model/model.tar.gz for the trained network. The endpoint's
 clients run in a separate process (plain http.client, HTTP/1.0 like the server) so that they do
 not share the server's interpreter lock; the workflow runs in-process as `scones run` does.
@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from benchmarks.common import missing_model, percentile, post_image  # noqa: E402
 
 SHARED = REPO.parent / "shared/data/cifar100-bicycle-motorcycle/train"
-DEFAULT_MODEL = REPO / "tests/local/fixtures/brightness_model"
+DEFAULT_MODEL = REPO / "tests/serving/fixtures/brightness_model"
 ENDPOINT = "load-endpoint"
 ANSWERED = ("SUCCEEDED", "THRESHOLD_CONFIDENCE_NOT_MET")  # the workflow's two verdicts
 

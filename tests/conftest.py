@@ -1,16 +1,20 @@
 """Fixtures shared by every test folder.
 
-Each folder (tests/functions, tests/model, tests/local, tests/monitor) keeps its own
-conftest.py for what only it needs. Network: pytest-socket allows loopback only (see
-pyproject.toml addopts), so nothing here can reach AWS.
+Each folder keeps its own conftest.py for what only it needs (tests/README.md: the layout).
+Network: pytest-socket allows loopback only (see pyproject.toml addopts), so nothing here can
+reach AWS.
 """
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(
@@ -18,6 +22,9 @@ SHARED_DATA = Path(
         "SCONES_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
     )
 )
+# the test artifact: follows the model contract with known answers, no training (bright images,
+# mean >= 0.5, are bicycles at 0.99; dark ones motorcycles at 0.60)
+BRIGHTNESS_MODEL = Path(__file__).resolve().parent / "serving" / "fixtures" / "brightness_model"
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +53,42 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "train.lst").exists():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def real_png(shared_data) -> tuple[str, bytes]:
+    """(file name, bytes) of a real CIFAR-100 bicycle PNG from ../shared/data."""
+    path = sorted((shared_data / "train").glob("bicycle_s_*.png"))[0]
+    return path.name, path.read_bytes()
+
+
+def image_bytes(
+    fmt: str, size: tuple[int, int] = (32, 32), *, noise: bool = False, **save
+) -> bytes:
+    """A real image file encoded by Pillow; noise makes it incompressible (large files)."""
+    width, height = size
+    rng = np.random.default_rng(7)
+    if noise:
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    else:
+        pixels = np.zeros((height, width, 3), dtype=np.uint8)
+        pixels[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+        pixels[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def make_image() -> Callable[..., bytes]:
+    """make_image("JPEG", (37, 21), quality=90): the bytes of a real image file."""
+    return image_bytes
+
+
+@pytest.fixture(scope="session")
+def brightness_model() -> Path:
+    """The test artifact's model directory (tests/serving/fixtures/brightness_model)."""
+    return BRIGHTNESS_MODEL
 
 
 @pytest.fixture(scope="session")

@@ -88,7 +88,7 @@ def check_parameters(template: dict, overrides: Mapping[str, Any]) -> dict[str, 
     """Every parameter's value (defaults updated with ``overrides``), checked.
 
     moto's CloudFormation ignores AllowedValues, AllowedPattern, MinValue and MaxValue; AWS
-    rejects the stack. Test: tests/batch/test_batch_template.py (tolerated-failure bounds)."""
+    rejects the stack. Test: tests/template/test_batch_template.py (tolerated-failure bounds)."""
     declared = template.get("Parameters") or {}
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
@@ -146,7 +146,7 @@ def no_value_removed() -> list:
     CloudFormation leaves ``None`` in its place (a role's ``!If [HasBaseline, {...},
     !Ref AWS::NoValue]`` policy then crashes moto's IAM). Here what resolved to nothing from an
     intrinsic function is dropped, as CloudFormation drops it. Test:
-    tests/monitor/test_monitor_function.py (monitoring on, no baseline)."""
+    tests/functions/test_monitor_captures.py (monitoring on, no baseline)."""
     from moto.cloudformation import parsing
 
     clean = parsing.clean_json
@@ -273,7 +273,7 @@ def dropped_function_properties(cfn: dict, logical_id: str, artifacts: Mapping[s
 def enable_bucket_events(cfn: dict, resources: Mapping[str, str], region: str) -> None:
     """Turn on EventBridge notifications for the buckets that ask for them. moto's
     CloudFormation does not apply a bucket's ``NotificationConfiguration``. Test:
-    tests/batch/test_batch_upload_trigger.py."""
+    tests/integration/test_batch_upload_trigger.py."""
     import boto3
 
     s3 = boto3.client("s3", region_name=region)
@@ -365,7 +365,7 @@ def consistent_execution_end() -> list:
     """moto publishes an execution's end field by field (status first, then output or error)
     while DescribeExecution reads them unlocked: a reader in between sees SUCCEEDED with no
     output. On AWS DescribeExecution is consistent; one lock makes it so here. Test:
-    tests/batch/test_batch_execution_end.py."""
+    tests/integration/test_batch_execution_end.py."""
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -425,7 +425,7 @@ def result_writer_files() -> list:
     """moto's Distributed Map ``ResultWriter`` writes only an empty manifest; here the result
     files AWS writes (``SUCCEEDED_0.json`` with each item's Output, ``FAILED_0.json``).
     moto reports a failed item as ``null``: it is written as ``LocalItemFailureUnknown``.
-    Test: tests/batch/test_batch_state_machine.py."""
+    Test: tests/integration/test_batch_state_machine.py."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
         resource_eval_s3,
     )
@@ -443,7 +443,7 @@ def start_execution_task() -> list:
     """moto's ``states:startExecution`` task hands the ASL's parameters to boto3 unconverted
     (``KeyError: 'StateMachineArn'``), returns boto3's casing and names every child ``None``.
     Converted both ways, children named with a UUID as Step Functions does, ``.sync:2``
-    children run. Test: tests/batch/test_batch_child_outcomes.py."""
+    children run. Test: tests/template/test_batch_child_outcomes.py."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_sfn,
     )
@@ -474,7 +474,8 @@ def status_change_events(on_end: Callable[[dict], None]) -> list:
     """moto's Step Functions emits no "Execution Status Change" events; ``on_end`` gets, for
     each execution that ends, the event AWS sends to EventBridge (status, error, cause,
     input, output), built from its DescribeExecution record. Test:
-    tests/batch/test_batch_alerts.py."""
+    tests/local/test_local_eventbridge.py (the event's fields),
+    tests/integration/test_batch_upload_trigger.py (a failed execution alerts once)."""
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     terminated = BaseExecutionWorkerCommunication.terminated
@@ -528,7 +529,7 @@ def transform_input(event: dict, transformer: dict | None, rule_name: str = "") 
     """The target input EventBridge builds with an ``InputTransformer``: a placeholder inside a
     JSON string is replaced by the value's text (escaped), outside one by the value as JSON
     (a missing path as ``null``). moto replaces placeholders as raw text, which makes
-    ``"s3_bucket": <bucket>`` invalid JSON. Test: tests/batch/test_batch_events_pure.py."""
+    ``"s3_bucket": <bucket>`` invalid JSON. Test: tests/local/test_local_eventbridge.py."""
     if not transformer:
         return json.dumps(event)
     values = {name: read_path(event, path)
@@ -557,7 +558,7 @@ def transform_input(event: dict, transformer: dict | None, rule_name: str = "") 
 def pattern_matches(pattern: str, event: dict) -> bool:
     """EventBridge's TestEventPattern, which moto does not implement: moto's own pattern
     engine (the one its rules match with) applied to ``event``. Test:
-    tests/batch/test_batch_template.py (the upload and alert rules)."""
+    tests/template/test_batch_template.py (the upload and alert rules)."""
     from moto.events.models import EventPattern
 
     return EventPattern.load(pattern).matches_event(event)
@@ -567,7 +568,8 @@ def rule_targets(deliver: Callable[[str, dict, str], None]) -> list:
     """moto matches rules (its pattern engine is used as it is) but delivers only to SQS,
     logs and buses. For state machine, topic and function targets ``deliver(rule_name,
     target, input_text)`` is called with the input EventBridge builds. Test:
-    tests/batch/test_batch_upload_trigger.py, tests/batch/test_batch_alerts.py."""
+    tests/integration/test_batch_upload_trigger.py (the upload and alert rules' targets),
+    tests/integration/test_batch_state_machine.py (the batch's alerts)."""
     import copy
 
     from moto.events.models import Rule

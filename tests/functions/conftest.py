@@ -9,7 +9,6 @@ AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, with moto passing sagemaker-runtime through.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import threading
 import time
@@ -20,12 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
-import numpy as np
 import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
-from PIL import Image
 
 from scones.local.deploy import Deployment, describe
 from scones.local.lambdas import LocalFunction, load_handler
@@ -55,42 +52,13 @@ def load_event() -> Callable[[str], dict]:
 
 
 # --------------------------------------------------------------------------- images
-
-
-def image_bytes(
-    fmt: str, size: tuple[int, int] = (32, 32), *, noise: bool = False, **save
-) -> bytes:
-    """A real image file encoded by Pillow; noise makes it incompressible (large files)."""
-    width, height = size
-    rng = np.random.default_rng(7)
-    if noise:
-        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    else:
-        pixels = np.zeros((height, width, 3), dtype=np.uint8)
-        pixels[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
-        pixels[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt, **save)
-    return buffer.getvalue()
+# (make_image and real_png are in tests/conftest.py: the domain's tests use them too)
 
 
 @pytest.fixture(scope="session")
-def make_image() -> Callable[..., bytes]:
-    """make_image("JPEG", (37, 21), quality=90): the bytes of a real image file."""
-    return image_bytes
-
-
-@pytest.fixture(scope="session")
-def real_png(shared_data) -> tuple[str, bytes]:
-    """(file name, bytes) of a real CIFAR-100 bicycle PNG from ../shared/data."""
-    path = sorted((shared_data / "train").glob("bicycle_s_*.png"))[0]
-    return path.name, path.read_bytes()
-
-
-@pytest.fixture(scope="session")
-def large_png() -> bytes:
+def large_png(make_image) -> bytes:
     """A 400x300 noise PNG (~360 KB): over the inline limit, so it must go by S3 reference."""
-    return image_bytes("PNG", (400, 300), noise=True)
+    return make_image("PNG", (400, 300), noise=True)
 
 
 # --------------------------------------------------------------------------- endpoint

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scones.local.lambdas import load_handler
+
 
 def classification(inferences, key="test/bicycle_s_001789.png"):
     return {"bucket": "scones-test-images", "key": key, "inferences": inferences}
@@ -128,3 +130,18 @@ def test_verdict_is_max_probability_against_threshold(default_filter, p):
     if confident:
         assert result.payload["label"] == ("bicycle" if p >= 1.0 - p else "motorcycle")
         assert result.payload["confidence"] == max(inferences)
+
+
+def test_missing_configuration_fails_at_import_like_a_cold_start(load_function):
+    # GIVEN the filter deployed without its threshold (the template guarantees it; a hand-made
+    # environment might not)
+    from dataclasses import replace
+
+    from scones.local.deploy import describe
+
+    spec = describe().functions["FilterLowConfidenceFunction"]
+    broken = replace(spec, environment={**spec.environment, "CONFIDENCE_THRESHOLD": "high"})
+    # WHEN loaded  THEN the named configuration error, at import (Lambda's Init phase)
+    with pytest.raises(Exception) as caught:
+        load_handler(broken)
+    assert type(caught.value).__name__ == "MissingConfiguration"

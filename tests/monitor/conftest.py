@@ -1,4 +1,4 @@
-"""Fixtures for the monitoring tests (builders live in monitor_fixtures.py)."""
+"""Fixtures of the report tests (scones/monitor; builders live in tests/monitor_fixtures.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Fixtures of the reliability tests: the whole local runtime with its fault switches.
 
-The endpoint serves tests/local/fixtures/brightness_model (known answers: bright real PNGs are
-bicycles at 0.99, so an image that gets through the faults SUCCEEDS), with data capture on.
+The endpoint serves tests/serving/fixtures/brightness_model (``brightness_model`` in
+tests/conftest.py; known answers: bright real PNGs are bicycles at 0.99, so an image that gets
+through the faults SUCCEEDS), with data capture on.
 """
 
 from __future__ import annotations
@@ -12,16 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-BRIGHTNESS_MODEL = Path(__file__).resolve().parents[1] / "local/fixtures/brightness_model"
-
 
 def mean_brightness(path: Path) -> float:
     return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32).mean() / 255.0)
-
-
-@pytest.fixture(scope="session")
-def brightness_model() -> Path:
-    return BRIGHTNESS_MODEL
 
 
 @pytest.fixture(scope="session")

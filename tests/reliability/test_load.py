@@ -1,7 +1,7 @@
 """Bounded load on the whole local workflow, with the endpoint stopped while executions fly.
 
 The endpoint-level exactly-once test under load (drained and stopped mid-load) lives in
-tests/local/test_local_capture.py; benchmarks/load_bench.py measures the levels. Here: the
+tests/serving/test_capture.py; benchmarks/load_bench.py measures the levels. Here: the
 workflow keeps its promise when its endpoint goes away under load: every execution ends (none
 hangs), as a verdict or as the named EndpointUnavailable after the ASL's retries, and the
 capture holds exactly the requests the endpoint served.

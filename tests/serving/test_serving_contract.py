@@ -66,7 +66,7 @@ CASES = [
     Case("wrong Accept", lambda: encode(noise(32, 0), "PNG"), PNG, "text/csv", 406),
     # what else a client can send: the toolkit's own behaviour, kept by the local endpoint
     # (a body over TorchServe's 6553500-byte max_request_size is 413 with an empty body, but
-    # TorchServe resets the connection while the client still sends: tests/local checks ours)
+    # TorchServe resets the connection while the client still sends: test_endpoint.py checks ours)
     Case("no Accept", lambda: encode(noise(32, 5), "PNG"), PNG, None, 200),
     Case("Accept */*", lambda: encode(noise(32, 5), "PNG"), PNG, "*/*", 200),
     Case("JPEG as application/x-image", lambda: encode(noise(40, 6), "JPEG"),

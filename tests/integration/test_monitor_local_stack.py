@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from monitor_lambda_fixtures import scheduled_event
@@ -18,16 +17,16 @@ from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
 
 pytestmark = pytest.mark.integration
 
-# Answers known without training: bright images -> bicycle 0.99, dark ones -> motorcycle 0.60.
-BRIGHTNESS_MODEL = Path(__file__).resolve().parents[1] / "local" / "fixtures" / "brightness_model"
 CAPTURE_BUCKET = "scones-captures"
 
 
-def test_report_and_scheduled_function_agree_on_real_captures(shared_data, tmp_path):
+def test_report_and_scheduled_function_agree_on_real_captures(shared_data, brightness_model,
+                                                              tmp_path):
     # GIVEN 12 real CIFAR PNGs run through the whole local workflow, captured by the endpoint
+    # (the brightness model: bright images -> bicycle 0.99, dark ones -> motorcycle 0.60)
     images = sorted((shared_data / "train").glob("*.png"))[:12]
     captures = tmp_path / "captures"
-    endpoint = start_endpoint(BRIGHTNESS_MODEL, capture=str(captures))
+    endpoint = start_endpoint(brightness_model, capture=str(captures))
     quiet_interpreter_logs()
     params = {"CaptureS3Uri": f"s3://{CAPTURE_BUCKET}/datacapture"}
     try:

@@ -1,8 +1,9 @@
 """Builders for the monitoring tests: real tiny PNG/JPEG bytes, capture records in every
 variant SageMaker writes, capture trees in SageMaker's path layout, and baselines.
 
-Imported by the tests of this folder (pytest puts the folder on sys.path; the module name is
-unique across the test tree)."""
+Imported by bare name by the monitoring tests of several folders (tests/domain/monitoring,
+tests/monitor, tests/functions, tests/template): it sits in tests/, which pytest puts on
+sys.path when it loads tests/conftest.py; the module name is unique across the test tree."""
 
 from __future__ import annotations
 

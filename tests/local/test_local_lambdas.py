@@ -148,18 +148,3 @@ def test_missing_module_is_a_clear_error(tmp_path):
     (spec.code_dir / "app.py").unlink()
     with pytest.raises(FileNotFoundError, match="PaintFunction"):
         load_handler(spec)
-
-
-def test_missing_configuration_fails_at_import_like_a_cold_start(load_function):
-    # GIVEN the filter deployed without its threshold (the template guarantees it; a hand-made
-    # environment might not)
-    from dataclasses import replace
-
-    from scones.local.deploy import describe
-
-    spec = describe().functions["FilterLowConfidenceFunction"]
-    broken = replace(spec, environment={**spec.environment, "CONFIDENCE_THRESHOLD": "high"})
-    # WHEN loaded  THEN the named configuration error, at import (Lambda's Init phase)
-    with pytest.raises(Exception) as caught:
-        load_handler(broken)
-    assert type(caught.value).__name__ == "MissingConfiguration"

@@ -1,4 +1,5 @@
-"""RecordResultFunction, SendToReviewFunction and the batch summary: their pure logic in moto."""
+"""RecordResultFunction: its pure logic in moto (one table item per image and model version),
+and the shipped events of the functions that parse their own input."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ from moto import mock_aws
 
 from scones.local.deploy import describe
 from scones.local.lambdas import load_handler
-from scones_domain.batch import read_results, summarize_batch
-from scones_domain.location import S3Location
 
 RESULT = {"bucket": "scones-local-images", "key": "incoming/a.png", "label": "bicycle",
           "confidence": 0.97, "inferences": [0.97, 0.03], "threshold": 0.93}
-CAUGHT = {"bucket": "scones-local-images", "key": "incoming/b.png", "label": "motorcycle",
-          "confidence": 0.6, "inferences": [0.4, 0.6], "class_labels": ["bicycle", "motorcycle"],
-          "content_type": "image/png",
-          "error": {"Error": "THRESHOLD_CONFIDENCE_NOT_MET", "Cause": "below 0.93"}}
 
 
 @pytest.fixture(scope="module")
@@ -75,52 +70,6 @@ def test_bad_record_events_fail_with_named_errors(app, bad, error):
     with pytest.raises(Exception) as info:
         record.parse_result(bad)
     assert type(info.value).__name__ == error
-
-
-def test_send_to_review_copies_the_image_and_writes_its_inferences(app, aws):
-    review = module_of(app, "SendToReviewFunction")
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="scones-local-images")
-    s3.put_object(Bucket="scones-local-images", Key="incoming/b.png", Body=b"\x89PNG...")
-    record = review.review_record({"result": CAUGHT, "execution_arn": "arn:9"}, "v1")
-    # WHEN the image is sent to review (twice: idempotent)
-    copy_at, sidecar_at = review.send_to_review(s3, record, "review/")
-    assert review.send_to_review(s3, record, "review/") == (copy_at, sidecar_at)
-    # THEN the copy and its sidecar are under the review prefix
-    assert (copy_at.uri, sidecar_at.uri) == ("s3://scones-local-images/review/incoming/b.png",
-                                             "s3://scones-local-images/review/incoming/b.png.json")
-    copy = s3.get_object(Bucket="scones-local-images", Key=copy_at.key)
-    assert copy["Body"].read() == b"\x89PNG..." and copy["Metadata"]["label"] == "motorcycle"
-    sidecar = json.loads(s3.get_object(Bucket="scones-local-images",
-                                       Key=sidecar_at.key)["Body"].read())
-    assert sidecar["inferences"] == {"bicycle": 0.4, "motorcycle": 0.6}
-    assert sidecar["error"] == "THRESHOLD_CONFIDENCE_NOT_MET" and sidecar["true_label"] is None
-
-
-def test_review_refuses_an_image_already_under_the_review_prefix(app):
-    review = module_of(app, "SendToReviewFunction")
-    with pytest.raises(Exception) as info:
-        review.review_locations(S3Location("b", "review/x.png"), "review/")
-    assert type(info.value).__name__ == "InvalidEventField"
-
-
-def test_summary_counts_labels_below_threshold_and_failures_by_error():
-    outcomes = [
-        {"s3_key": "a", "status": "SUCCEEDED", "label": "bicycle"},
-        {"s3_key": "b", "status": "SUCCEEDED", "label": "motorcycle"},
-        {"s3_key": "c", "status": "SUCCEEDED", "label": "bicycle"},
-        {"s3_key": "d", "status": "FAILED", "error": "THRESHOLD_CONFIDENCE_NOT_MET"},
-        {"s3_key": "e", "status": "FAILED", "error": "NotAnImage"},
-    ]
-    files = {"s/SUCCEEDED_0.json": [{"Output": json.dumps(o)} for o in outcomes],
-             "s/FAILED_0.json": [{"Error": "States.Runtime", "Cause": "boom"}]}
-    manifest = {"ResultFiles": {"SUCCEEDED": [{"Key": "s/SUCCEEDED_0.json"}],
-                                "FAILED": [{"Key": "s/FAILED_0.json"}], "PENDING": []}}
-    read, failures = read_results(manifest, files.__getitem__)
-    summary = summarize_batch(read, failures)
-    assert summary == {"images": 6, "confident": 3, "by_label": {"bicycle": 2, "motorcycle": 1},
-                       "below_threshold": 1, "failed": 2,
-                       "failed_by_error": {"NotAnImage": 1, "States.Runtime": 1}}
 
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

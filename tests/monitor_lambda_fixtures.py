@@ -1,5 +1,8 @@
 """Helpers for the MonitorCapturesFunction tests: the scheduled event, EMF parsing, the
-function loaded as template.yaml deploys it, captures put into a moto bucket."""
+function loaded as template.yaml deploys it, captures put into a moto bucket.
+
+Imported by bare name by tests/functions, tests/template and tests/integration (in tests/ for
+the reason given in monitor_fixtures.py)."""
 
 from __future__ import annotations
 
