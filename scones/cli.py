@@ -25,6 +25,8 @@ COMMANDS = {
     "logs": "scones.workflow.up",
     "demo": "scones.demo",
     "monitor": "scones.monitor.cli",
+    "cost": "scones.scale.cli",
+    "capacity": "scones.scale.cli",
 }
 
 
