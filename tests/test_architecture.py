@@ -94,6 +94,7 @@ MAY_IMPORT = {
     "scones.serving": {"scones_domain"},
     "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
     "scones.monitor": {"scones_domain"},
+    "scones.scale": set(),
 }
 
 
