@@ -302,9 +302,9 @@ class RemoteStack(Stack):
     def client(self, service: str):
         with self._lock:
             if service not in self._clients:
-                import boto3
+                import botocore.session  # boto3's own client, without importing boto3
 
-                self._clients[service] = boto3.client(
+                self._clients[service] = botocore.session.get_session().create_client(
                     service, region_name=REGION, endpoint_url=self.aws_endpoint_url,
                     aws_access_key_id="local", aws_secret_access_key="local")
             return self._clients[service]
