@@ -21,23 +21,29 @@ boto3, one small builder per step; ``plan`` puts them together, ``--dry-run`` pr
 6. once the endpoint is InService with the new config: Application Auto Scaling's scalable
    target on the variant's instance count and a target-tracking policy on
    ``SageMakerVariantInvocationsPerInstance`` (registered again after every update);
-7. the ``sam deploy --parameter-overrides ...`` line for the stack: endpoint, model version,
-   capture and baseline URIs, so results are recorded with the model that made them.
+7. the ``sam deploy --parameter-overrides ... --region ...`` line for the stack: endpoint, model
+   version, capture and baseline URIs and the model's labels (ClassLabels, its output order),
+   in the endpoint's region, so results are recorded with the model that made them.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import shlex
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scones_domain.arguments import endpoint_name, positive_int, positive_number
+
 VARIANT = "AllTraffic"
 DEFAULT_REGION = "us-east-1"  # where a dry run without --region or a configured region plans
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")  # read in this order, then the config
 # The serving image: AWS's PyTorch inference container, looked up with the SageMaker SDK.
 FRAMEWORK = "pytorch"
 FRAMEWORK_VERSION = "2.6"
@@ -54,11 +60,12 @@ ALARM_PERIOD_SECONDS = 60
 ALARM_EVALUATION_PERIODS = 2
 
 # Patterns of the values that go into AWS (SageMaker's API model and template.yaml's parameters)
+# (the endpoint name's: scones_domain.arguments, shared with `scones serve`)
 ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
-ENDPOINT_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")  # SageMaker's, lowercase (template)
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")
 MODEL_VERSION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # template.yaml ModelVersion
+CLASS_LABEL = re.compile(r"^[A-Za-z0-9_-]+$")  # one of template.yaml's ClassLabels
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 # plan key -> (boto3 client, operation) for every AWS call a deploy can make
@@ -77,6 +84,11 @@ CALLS = {
 
 class DeployError(ValueError):
     """The deployment request is incomplete or inconsistent, or AWS did not deploy it."""
+
+
+class DeployInputError(DeployError):
+    """The request itself is wrong: a bad value, an artifact that is not a model, a region
+    without an image (`scones deploy` exits 2; a DeployError from AWS's side exits 1)."""
 
 
 @dataclass
@@ -99,39 +111,72 @@ class DeployRequest:
     latency_alarm_ms: float = 500.0  # average ModelLatency that rolls an update back
 
 
+# argparse ``type=`` functions of `scones deploy` (scones_domain.arguments has the general ones);
+# ``validate`` runs the same checks on a DeployRequest built in Python.
+
+def role_arn(text: str) -> str:
+    if not ROLE_ARN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IAM role ARN: give arn:aws:iam::<account>:role/<name>")
+    return text
+
+
+def bucket_name(text: str) -> str:
+    if text.startswith("s3://"):
+        bucket, _, prefix = text.removeprefix("s3://").partition("/")
+        fix = f"--bucket {bucket}" + (f" --prefix {prefix.strip('/')}" if prefix.strip("/")
+                                      else "")
+        raise argparse.ArgumentTypeError(f"takes a bucket name, not an s3:// URI: {fix}")
+    if not BUCKET_NAME.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots and "
+            f"hyphens)")
+    return text
+
+
+def s3_prefix(text: str) -> str:
+    if not PREFIX.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an S3 key prefix: no leading or trailing slash, no empty part; "
+            f"e.g. {text.strip('/') or 'scones'!r}")
+    return text
+
+
+def instance_type(text: str) -> str:
+    if not INSTANCE_TYPE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a SageMaker instance type" + (
+                f"; use 'ml.{text}'" if INSTANCE_TYPE.match(f"ml.{text}") else
+                " such as ml.m5.large"))
+    return text
+
+
+# request field -> (its option, its check)
+CHECKS = {
+    "role_arn": ("--role", role_arn),
+    "bucket": ("--bucket", bucket_name),
+    "endpoint_name": ("--endpoint-name", endpoint_name),
+    "prefix": ("--prefix", s3_prefix),
+    "instance_type": ("--instance-type", instance_type),
+    "initial_instance_count": ("--instance-count", positive_int),
+    "max_instances": ("--max-instances", positive_int),
+    "target_invocations": ("--target-invocations", positive_number),
+    "latency_alarm_ms": ("--latency-alarm-ms", positive_number),
+}
+
+
 def validate(request: DeployRequest) -> None:
     """One named error per bad input, before anything is planned or called."""
     if not Path(request.artifact).exists():
-        raise DeployError(f"artifact {request.artifact} does not exist")
-    if not ROLE_ARN.match(request.role_arn):
-        raise DeployError(f"--role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), "
-                          f"got {request.role_arn!r}")
-    if request.bucket.startswith("s3://"):
-        raise DeployError(f"--bucket takes the bucket name, not an s3:// URI: got "
-                          f"{request.bucket!r}")
-    if not BUCKET_NAME.match(request.bucket):
-        raise DeployError(f"--bucket {request.bucket!r} is not a valid S3 bucket name")
-    if not ENDPOINT_NAME.match(request.endpoint_name):
-        raise DeployError(f"--endpoint-name must be 1-63 lowercase letters, digits and inner "
-                          f"hyphens (SageMaker's pattern, lowercase as the template requires), "
-                          f"got {request.endpoint_name!r}")
-    if not PREFIX.match(request.prefix):
-        raise DeployError(f"--prefix must be an S3 key prefix without leading or trailing "
-                          f"slash, got {request.prefix!r}")
-    if not INSTANCE_TYPE.match(request.instance_type):
-        raise DeployError(f"--instance-type must be a SageMaker instance type such as "
-                          f"ml.m5.large, got {request.instance_type!r}")
-    if request.initial_instance_count < 1:
-        raise DeployError(f"--instance-count must be at least 1, got "
-                          f"{request.initial_instance_count}")
+        raise DeployInputError(f"artifact {request.artifact} does not exist")
+    for field, (option, check) in CHECKS.items():
+        try:
+            check(str(getattr(request, field)))
+        except argparse.ArgumentTypeError as exc:
+            raise DeployInputError(f"{option}: {exc}") from None
     if request.max_instances < request.initial_instance_count:
-        raise DeployError(f"--max-instances ({request.max_instances}) must be at least "
-                          f"--instance-count ({request.initial_instance_count})")
-    if request.target_invocations <= 0:
-        raise DeployError(f"--target-invocations must be positive, got "
-                          f"{request.target_invocations}")
-    if request.latency_alarm_ms <= 0:
-        raise DeployError(f"--latency-alarm-ms must be positive, got {request.latency_alarm_ms}")
+        raise DeployInputError(f"--max-instances ({request.max_instances}) must be at least "
+                               f"--instance-count ({request.initial_instance_count})")
 
 
 def pytorch_image_uri(region: str, instance_type: str) -> str:
@@ -147,9 +192,10 @@ def pytorch_image_uri(region: str, instance_type: str) -> str:
                                    version=FRAMEWORK_VERSION, py_version=PY_VERSION,
                                    instance_type=instance_type, image_scope="inference")
     except (ValueError, KeyError) as exc:
-        raise DeployError(f"no PyTorch {FRAMEWORK_VERSION} inference image for region "
-                          f"{region!r} and instance type {instance_type!r} in the SageMaker "
-                          f"SDK ({exc}); pass --image-uri") from exc
+        reason = str(exc).split(". ")[0]  # the SDK goes on to list every region it knows
+        raise DeployInputError(f"no PyTorch {FRAMEWORK_VERSION} inference image for region "
+                               f"{region!r} and instance type {instance_type!r} in the "
+                               f"SageMaker SDK ({reason}); pass --region or --image-uri") from exc
 
 
 def image_regions() -> list[str]:
@@ -161,20 +207,31 @@ def image_regions() -> list[str]:
     return sorted(config["versions"][version]["registries"])
 
 
-def artifact_version(artifact: str | Path) -> str:
-    """metadata.json's model_version inside the artifact (resource names, the stack's
+def artifact_metadata(artifact: str | Path) -> dict:
+    """The artifact's metadata.json, its model_version checked (resource names, the stack's
     ModelVersion)."""
     try:
         with tarfile.open(artifact) as tar:
             member = tar.extractfile("metadata.json")
-            version = json.loads(member.read())["model_version"] if member else None
+            metadata = json.loads(member.read()) if member else {}
+            version = metadata["model_version"]
     except (tarfile.TarError, KeyError, json.JSONDecodeError, OSError) as exc:
-        raise DeployError(f"{artifact} is not a model.tar.gz with metadata.json "
-                          f"({type(exc).__name__}: {exc})") from exc
+        raise DeployInputError(f"{artifact} is not a model.tar.gz with metadata.json "
+                               f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(version, str) or not MODEL_VERSION.match(version):
-        raise DeployError(f"{artifact}: metadata.json model_version {version!r} is not a valid "
-                          f"ModelVersion ({MODEL_VERSION.pattern})")
-    return version
+        raise DeployInputError(f"{artifact}: metadata.json model_version {version!r} is not a "
+                               f"valid ModelVersion ({MODEL_VERSION.pattern})")
+    labels = metadata.get("labels")
+    if labels is not None and not (isinstance(labels, list) and len(labels) >= 2 and all(
+            isinstance(label, str) and CLASS_LABEL.match(label) for label in labels)):
+        raise DeployInputError(f"{artifact}: metadata.json labels {labels!r} are not the "
+                               f"stack's ClassLabels (two or more of {CLASS_LABEL.pattern})")
+    return metadata
+
+
+def artifact_version(artifact: str | Path) -> str:
+    """metadata.json's model_version inside the artifact."""
+    return artifact_metadata(artifact)["model_version"]
 
 
 def _names(request: DeployRequest, version: str, stamp: str, image_uri: str) -> dict:
@@ -317,19 +374,26 @@ def scaling_requests(request: DeployRequest, names: dict) -> tuple[dict, dict, d
     return target, policy, dict(target_id)
 
 
-def stack_parameters(request: DeployRequest, names: dict, version: str) -> dict:
-    """The template parameters this deploy decides (the rest keep their stack values)."""
-    return {
+def stack_parameters(request: DeployRequest, names: dict, metadata: dict) -> dict:
+    """The template parameters this deploy decides (the rest keep their stack values): the
+    endpoint, the model's version, its capture and baseline, and its output order."""
+    parameters = {
         "EndpointName": request.endpoint_name,
-        "ModelVersion": version,
+        "ModelVersion": metadata["model_version"],
         "CaptureS3Uri": names["capture_uri"],
         "BaselineS3Uri": f"s3://{request.bucket}/{names['s3_key']}",  # holds baseline.json
     }
+    if metadata.get("labels"):
+        parameters["ClassLabels"] = ",".join(metadata["labels"])
+    return parameters
 
 
-def sam_deploy_line(parameters: dict) -> str:
+def sam_deploy_line(parameters: dict, region: str | None = None) -> str:
+    """The stack's update, shell-quoted; in the endpoint's region (the functions call the
+    endpoint in their own region)."""
     overrides = " ".join(shlex.quote(f"{key}={value}") for key, value in parameters.items())
-    return f"sam deploy --parameter-overrides {overrides}"
+    line = f"sam deploy --parameter-overrides {overrides}"
+    return f"{line} --region {shlex.quote(region)}" if region else line
 
 
 def plan(request: DeployRequest, region: str | None = None,
@@ -339,11 +403,12 @@ def plan(request: DeployRequest, region: str | None = None,
     validate(request)
     region = region or request.region or _configured_region() or DEFAULT_REGION
     stamp = stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
-    version = artifact_version(request.artifact)
+    metadata = artifact_metadata(request.artifact)
+    version = metadata["model_version"]
     image = request.image_uri or pytorch_image_uri(region, request.instance_type)
     names = _names(request, version, stamp, image)
     target, policy, target_id = scaling_requests(request, names)
-    parameters = stack_parameters(request, names, version)
+    parameters = stack_parameters(request, names, metadata)
     return {
         "region": region,
         "model_version": version,
@@ -369,15 +434,19 @@ def plan(request: DeployRequest, region: str | None = None,
         "register_scalable_target": target,
         "put_scaling_policy": policy,
         "stack_parameters": parameters,
-        "sam_deploy": sam_deploy_line(parameters),
+        "sam_deploy": sam_deploy_line(parameters, region),
     }
 
 
 def _configured_region() -> str | None:
-    """The region boto3 would use (environment or config file); reads files only."""
+    """AWS_REGION, else AWS_DEFAULT_REGION, else the AWS config file's region (what the AWS
+    CLI uses); reads the environment and files only."""
+    for name in REGION_VARIABLES:
+        if os.environ.get(name, "").strip():
+            return os.environ[name].strip()
     import botocore.session
 
-    return botocore.session.get_session().get_config_variable("region")
+    return botocore.session.get_session().get_config_variable("region") or None
 
 
 def deploy(request: DeployRequest, session=None, clients: dict | None = None,
@@ -390,9 +459,10 @@ def deploy(request: DeployRequest, session=None, clients: dict | None = None,
     if clients is None:
         import boto3
 
-        session = session or boto3.session.Session(region_name=request.region)
-        if not (request.region or session.region_name):
-            raise DeployError("no AWS region: pass --region or set AWS_REGION")
+        session = session or boto3.session.Session(
+            region_name=request.region or _configured_region())
+        if not session.region_name:
+            raise DeployInputError("no AWS region: pass --region or set AWS_REGION")
         clients = {service: session.client(service)
                    for service in {service for service, _ in CALLS.values()}}
     sagemaker = clients["sagemaker"]

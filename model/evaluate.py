@@ -12,6 +12,7 @@ from model.package import LoadedArtifact
 
 RELIABILITY_PNG = "reliability.png"
 RISK_COVERAGE_PNG = "risk_coverage.png"
+EVALUATION_DIR = "evaluation"  # the plots' folder beside the model unless out_dir is given
 
 
 def evaluate(
@@ -19,7 +20,9 @@ def evaluate(
     out_dir: str | os.PathLike | None = None, progress: bool = False,
 ) -> dict:
     """Predict every image of ``data`` with the artifact's own inference code; return the
-    report (see model.metrics.classification_report) plus the plot paths and skipped files."""
+    report (see model.metrics.classification_report) plus the plot paths and skipped files.
+    The plots go to ``out_dir``, by default ``evaluation/`` beside the artifact (never over the
+    files training wrote next to it)."""
     with LoadedArtifact(artifact) as loaded_model:
         samples = find_samples(data, labels=loaded_model.labels)
         images = load_images(samples, size=int(loaded_model.metadata["input_size"]),
@@ -29,7 +32,7 @@ def evaluate(
                                        threshold)
         report["model_version"] = loaded_model.metadata.get("model_version")
     report["skipped"] = [{"path": str(p), "error": e} for p, e in images.skipped]
-    out = Path(out_dir) if out_dir else Path(artifact).resolve().parent
+    out = Path(out_dir) if out_dir else Path(artifact).resolve().parent / EVALUATION_DIR
     report["plots"] = write_plots(report, out)
     return report
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 WEIGHTS_FILE = "weights.npz"  # member state_dicts as arrays, keyed "<member>.<key>"
@@ -220,6 +220,9 @@ def decode_image(data: bytes, size: int = INPUT_SIZE) -> np.ndarray:
         return np.array(image, dtype=np.uint8)
     except InvalidImageError:
         raise
+    except UnidentifiedImageError as exc:  # its message holds the repr of our BytesIO
+        raise InvalidImageError("cannot decode image: not an image format Pillow reads "
+                                "(send PNG or JPEG)") from exc
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise InvalidImageError(f"cannot decode image: {exc}") from exc

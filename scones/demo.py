@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from scones_domain.arguments import existing_path, model_tarball, positive_int, probability
 from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,19 +39,26 @@ def register(subparsers) -> None:
         "SAM workflow over the held-out validation images, write the monitoring report and "
         "print where everything is. Runs offline when the data is on disk.",
     )
-    demo.add_argument("--data", default=None,
+    demo.add_argument("--data", default=None, type=existing_path,
                       help="ImageFolder dir or .lst data (default: the shared folder, else a "
                       "CIFAR-100 download)")
-    demo.add_argument("--out", default=str(DEFAULT_OUT), help=f"default {DEFAULT_OUT}")
-    demo.add_argument("--model", default=str(DEFAULT_MODEL),
+    demo.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                      help=f"directory the demo writes into (default {DEFAULT_OUT})")
+    demo.add_argument("--model", default=str(DEFAULT_MODEL), type=model_or_missing,
                       help=f"artifact to serve; trained here if missing (default {DEFAULT_MODEL})")
-    demo.add_argument("--epochs", type=int, default=None,
+    demo.add_argument("--epochs", type=positive_int, default=None,
                       help="epochs per member when training (default: the model's recipe)")
-    demo.add_argument("--threshold", type=float, default=None,
-                      help="ConfidenceThreshold (default: the template's, "
+    demo.add_argument("--threshold", type=probability, default=None,
+                      help="ConfidenceThreshold, 0-1 (default: the template's, "
                       f"{DEFAULT_CONFIDENCE_THRESHOLD})")
-    demo.add_argument("--concurrency", type=int, default=2, help="executions in flight")
+    demo.add_argument("--concurrency", type=positive_int, default=2,
+                      help="executions in flight (default 2)")
     demo.set_defaults(func=run)
+
+
+def model_or_missing(text: str) -> str:
+    """--model: a model.tar.gz, or a path where none is yet (the demo trains one there)."""
+    return model_tarball(text) if Path(text).exists() else text
 
 
 def shared_data_dir() -> Path:

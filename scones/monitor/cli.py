@@ -2,7 +2,11 @@
 
     scones monitor --captures DIR|s3://bucket/prefix --out OUTDIR [--threshold T]
                    [--labels bicycle motorcycle] [--baseline baseline.json|model.tar.gz]
-                   [--since 2026-11-27T03:00:00Z|2h] [--until ...] [--window-minutes N] [--json]
+                   [--since 2026-11-27T03:00:00Z|2h] [--until ...] [--window-minutes N]
+                   [--json PATH|-] [--fail-on drift]
+
+Exit status: 0 report written; 1 no inference in the captures (the report is still written),
+or reading them failed; 2 usage error; 3 with ``--fail-on drift``, the drift check failed.
 """
 
 from __future__ import annotations
@@ -14,8 +18,20 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from scones_domain.arguments import STDOUT, output_file, positive_number, probability, write_output
 from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 
+EXIT_NO_CAPTURES = 1
+EXIT_USAGE = 2
+EXIT_DRIFT = 3  # --fail-on drift and the drift check failed
+EPILOG = f"""exit status:
+  0  the report is written (drift PASS, WARN, or FAIL without --fail-on drift)
+  {EXIT_NO_CAPTURES}  no inference in the captures (the report is still written), or reading
+     them failed
+  {EXIT_USAGE}  usage error: a bad option or value, captures or baseline not found or invalid,
+     labels other than the baseline's
+  {EXIT_DRIFT}  --fail-on drift: the drift check against the baseline failed
+"""
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -41,11 +57,13 @@ def register(subparsers) -> None:
         help="report on captured inferences: charts, report.html, drift vs the baseline",
         description="Read SageMaker data-capture files (local directory or s3://), write PNG "
         "charts and a self-contained report.html, compare with the training baseline.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--captures", required=True, help="capture directory or s3://bucket/prefix")
-    p.add_argument("--out", required=True, type=Path, help="output directory for the report")
-    p.add_argument("--threshold", type=float, default=DEFAULT_CONFIDENCE_THRESHOLD,
-                   help=f"confidence threshold (default {DEFAULT_CONFIDENCE_THRESHOLD})")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="directory the report is written into")
+    p.add_argument("--threshold", type=probability, default=DEFAULT_CONFIDENCE_THRESHOLD,
+                   help=f"confidence threshold, 0-1 (default {DEFAULT_CONFIDENCE_THRESHOLD})")
     p.add_argument("--labels", nargs="+", default=None,
                    help="labels in output order (default: from the baseline, else "
                    "bicycle motorcycle); commas also accepted")
@@ -55,9 +73,13 @@ def register(subparsers) -> None:
                    help="only inferences at/after this time (ISO 8601 or 30m/2h/7d ago)")
     p.add_argument("--until", type=parse_when, default=None,
                    help="only inferences at/before this time")
-    p.add_argument("--window-minutes", type=float, default=None,
+    p.add_argument("--window-minutes", type=positive_number, default=None,
                    help="drift window length (default: automatic, up to 12 windows)")
-    p.add_argument("--json", action="store_true", help="print the machine summary as JSON")
+    p.add_argument("--json", metavar="FILE|-", type=output_file, default=None,
+                   help="write the machine summary as JSON to FILE ('-': stdout, the table then "
+                   "goes to stderr)")
+    p.add_argument("--fail-on", choices=["drift"], default=None,
+                   help=f"drift: exit {EXIT_DRIFT} when the drift check fails (needs --baseline)")
     p.set_defaults(func=run)
 
 
@@ -72,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from scones_domain.monitoring.captures import CaptureError
     from scones_domain.monitoring.drift import BaselineError
 
-    if not 0.0 < args.threshold <= 1.0:
-        print(f"error: --threshold must be in (0, 1], got {args.threshold}", file=sys.stderr)
-        return 2
+    if args.fail_on == "drift" and not args.baseline:
+        print("scones monitor: error: --fail-on drift needs --baseline (the drift check "
+              "compares with it)", file=sys.stderr)
+        return EXIT_USAGE
     window = timedelta(minutes=args.window_minutes) if args.window_minutes else None
     try:
         summary = write_report(
@@ -83,12 +106,33 @@ def run(args: argparse.Namespace) -> int:
         )
     except (CaptureError, BaselineError) as exc:
         print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.json:
         machine = {k: v for k, v in summary.items() if k != "skip_examples"}
-        print(json.dumps(machine, indent=2))
-    else:
-        print(format_summary(summary))
+        write_output(args.json, json.dumps(machine, indent=2) + "\n")
+    print(format_summary(summary), file=sys.stderr if args.json == STDOUT else sys.stdout)
+    return exit_status(summary, args.fail_on, args.captures)
+
+
+def exit_status(summary: dict, fail_on: str | None, captures: str) -> int:
+    """0, or EXIT_NO_CAPTURES / EXIT_DRIFT with one line on stderr that says why."""
+    from scones_domain.monitoring.drift import FAIL
+
+    if not summary["n_records"]:
+        found = "no capture files"
+        if summary["n_files"]:
+            found = (f"{summary['n_files']} capture file(s), {summary['n_lines']} line(s), none "
+                     f"an image inference")
+            if summary["n_outside_window"]:
+                found += f" in range ({summary['n_outside_window']} outside --since/--until)"
+        print(f"error: no inferences in {captures}: {found}", file=sys.stderr)
+        return EXIT_NO_CAPTURES
+    drift = summary.get("drift")
+    if fail_on == "drift" and drift and drift["status"] == FAIL:
+        print(f"drift FAIL against {drift['baseline']}: "
+              f"{', '.join(c['check'] for c in drift['checks'] if c['status'] == FAIL)}",
+              file=sys.stderr)
+        return EXIT_DRIFT
     return 0
 
 

@@ -7,9 +7,24 @@ import json
 import sys
 from pathlib import Path
 
+from scones_domain.arguments import (
+    STDOUT,
+    endpoint_name,
+    existing_path,
+    model_artifact,
+    output_file,
+    percentage,
+    port,
+    positive_int,
+    probability,
+    readable_file,
+)
 from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 
 DEFAULT_MODEL = "runs/model/model.tar.gz"
+# A Path, not a string: argparse runs type= on string defaults only, and a missing default model
+# is named when the command needs it (require_model; `scones run` may use a running stack).
+DEFAULT_MODEL_PATH = Path(DEFAULT_MODEL)
 DEFAULT_CAPTURE = "runs/captures"
 DEFAULT_LAMBDA_LOG = "runs/lambda.log"
 
@@ -22,14 +37,16 @@ def register(subparsers) -> None:
         "sagemaker-runtime with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME). Ctrl-C stops it after "
         "writing every captured request.",
     )
-    serve.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
-    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--model", type=model_artifact, default=DEFAULT_MODEL_PATH,
+                       help=f"model.tar.gz or its unpacked folder (default {DEFAULT_MODEL})")
+    serve.add_argument("--port", type=port, default=8080,
+                       help="default 8080; 0 picks a free port")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--capture", default=None, metavar="DIR|s3://BUCKET/PREFIX",
                        help="write SageMaker data capture here (off when omitted)")
-    serve.add_argument("--sampling", type=float, default=100.0, metavar="PERCENT",
-                       help="capture sampling percentage (default 100)")
-    serve.add_argument("--endpoint-name", default=None,
+    serve.add_argument("--sampling", type=percentage, default=100.0, metavar="PERCENT",
+                       help="capture sampling percentage, 0-100 (default 100)")
+    serve.add_argument("--endpoint-name", type=endpoint_name, default=None,
                        help="name served on /endpoints/NAME/invocations "
                        "(default: the template's EndpointName)")
     serve.add_argument("--verbose", action="store_true", help="log every request")
@@ -44,21 +61,24 @@ def register(subparsers) -> None:
         "the state machine once per image and print a table and a summary. Exit code 0 when "
         "every image got an answer (SUCCEEDED or THRESHOLD_CONFIDENCE_NOT_MET), 1 otherwise.",
     )
-    run.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders")
-    run.add_argument("--batch", metavar="DIR", default=None,
+    run.add_argument("paths", nargs="*", type=existing_path, metavar="PATH",
+                     help="image files or folders")
+    run.add_argument("--batch", metavar="DIR", type=existing_path, default=None,
                      help="run the batch state machine (Distributed Map) once over every image "
                      "of DIR instead of one execution per image")
-    run.add_argument("--max-concurrency", type=int, default=20, metavar="N",
+    run.add_argument("--max-concurrency", type=positive_int, default=20, metavar="N",
                      help="with --batch: the Distributed Map's MaxConcurrency (default 20)")
-    run.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
-    run.add_argument("--threshold", type=float, default=None,
-                     help="ConfidenceThreshold (default: the template's, "
+    run.add_argument("--model", type=model_artifact, default=DEFAULT_MODEL_PATH,
+                     help=f"model.tar.gz or its unpacked folder (default {DEFAULT_MODEL})")
+    run.add_argument("--threshold", type=probability, default=None,
+                     help="ConfidenceThreshold, 0-1 (default: the template's, "
                      f"{DEFAULT_CONFIDENCE_THRESHOLD})")
-    run.add_argument("--json", dest="json_out", default=None, metavar="OUT",
-                     help="write one JSON record per image to OUT (a JSON list)")
+    run.add_argument("--json", dest="json_out", type=output_file, default=None, metavar="FILE|-",
+                     help="write the records, one per image, as a JSON list to FILE ('-': "
+                     "stdout, the table then goes to stderr)")
     run.add_argument("--capture", default=DEFAULT_CAPTURE, metavar="DIR|s3://...",
                      help=f"data capture destination (default {DEFAULT_CAPTURE})")
-    run.add_argument("--concurrency", type=int, default=2,
+    run.add_argument("--concurrency", type=positive_int, default=2,
                      help="executions in flight (default 2: most images/s within p50 100 ms)")
     run.add_argument("--lambda-log", default=DEFAULT_LAMBDA_LOG,
                      help="the functions' log lines and EMF metrics "
@@ -74,19 +94,45 @@ def register(subparsers) -> None:
     )
     invoke.add_argument("function", metavar="FUNCTION",
                         help="logical id, e.g. SerializeImageDataFunction")
-    invoke.add_argument("-e", "--event", required=True, help="event JSON file ('-' for stdin)")
+    invoke.add_argument("-e", "--event", required=True, type=readable_file,
+                        help="event JSON file ('-' for stdin)")
     invoke.add_argument("--upload", action="append", default=[], metavar="FILE[=KEY]",
                         help="put FILE into the bucket as KEY (default: the event's key)")
     invoke.add_argument("--bucket", default=None,
                         help="local bucket name (default: the event's, else ImageBucket)")
-    invoke.add_argument("--model", default=DEFAULT_MODEL,
-                        help="served for functions that call the endpoint")
+    invoke.add_argument("--model", type=model_artifact, default=DEFAULT_MODEL_PATH,
+                        help=f"served for functions that call the endpoint (default "
+                        f"{DEFAULT_MODEL})")
     invoke.set_defaults(func=invoke_command)
 
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the endpoint could not listen on host:port (in use, not allowed, no such host), found
+    before the model loads; None when it can. Binds as http.server does (SO_REUSEADDR)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror as exc:
+            return f"--host {host}: {exc.strerror}"
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is in use: stop what listens there, or pass "
+                        f"another --port (0 picks a free one)")
+            if exc.errno == errno.EACCES:
+                return f"port {port} on {host}: permission denied; pass --port 8080 or above"
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
 
 
 def _template_endpoint_name() -> str:
@@ -104,6 +150,9 @@ def serve_command(args: argparse.Namespace) -> int:
     from scones.workflow.runner import ModelNotFoundError, require_model
 
     name = args.endpoint_name or _template_endpoint_name()
+    problem = port_problem(args.host, args.port)
+    if problem:
+        return _fail(problem)
     try:
         faults = FaultPlan.from_spec(args.fault) if args.fault else None
         server = start_endpoint(require_model(args.model), endpoint_name=name,
@@ -139,7 +188,6 @@ def run_command(args: argparse.Namespace) -> int:
         format_summary,
         format_table,
         run_workflow,
-        write_json,
     )
 
     if args.batch:
@@ -154,20 +202,28 @@ def run_command(args: argparse.Namespace) -> int:
                                lambda_log=args.lambda_log, use_running=True)
     except (ImagePathError, ModelNotFoundError, ArtifactError) as exc:
         return _fail(str(exc))
-    print(format_table(outcome.records))
-    print()
-    print(format_summary(outcome.summary))
+    human = sys.stderr if args.json_out == STDOUT else sys.stdout
+    print(format_table(outcome.records), file=human)
+    print(file=human)
+    print(format_summary(outcome.summary), file=human)
     if outcome.capture:
         print(f"captures: {outcome.capture} ({len(outcome.capture_files)} file(s))"
-              if outcome.capture_files else f"captures: {outcome.capture}")
+              if outcome.capture_files else f"captures: {outcome.capture}", file=human)
     if outcome.attached_to:
-        print("function logs: scones logs [FUNCTION]")
+        print("function logs: scones logs [FUNCTION]", file=human)
     elif args.lambda_log:
-        print(f"function logs: {args.lambda_log}")
-    if args.json_out:
-        write_json(outcome.records, args.json_out)
-        print(f"records: {args.json_out}")
+        print(f"function logs: {args.lambda_log}", file=human)
+    _write_records(outcome.records, args.json_out)
     return exit_code(outcome.records)
+
+
+def _write_records(records, json_out: str | None) -> None:
+    from scones.workflow.runner import write_json
+
+    if json_out:
+        write_json(records, json_out)
+        if json_out != STDOUT:
+            print(f"records: {json_out}")
 
 
 def batch_command(args: argparse.Namespace) -> int:
@@ -179,7 +235,6 @@ def batch_command(args: argparse.Namespace) -> int:
         ModelNotFoundError,
         exit_code,
         format_table,
-        write_json,
     )
 
     try:
@@ -188,12 +243,11 @@ def batch_command(args: argparse.Namespace) -> int:
                             lambda_log=args.lambda_log)
     except (ImagePathError, ModelNotFoundError, ArtifactError, BatchFailedError) as exc:
         return _fail(str(exc))
-    print(format_table(outcome.records))
-    print()
-    print(format_batch_summary(outcome.summary))
-    if args.json_out:
-        write_json(outcome.records, args.json_out)
-        print(f"records: {args.json_out}")
+    human = sys.stderr if args.json_out == STDOUT else sys.stdout
+    print(format_table(outcome.records), file=human)
+    print(file=human)
+    print(format_batch_summary(outcome.summary), file=human)
+    _write_records(outcome.records, args.json_out)
     return exit_code(outcome.records)
 
 

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,6 +30,7 @@ from scones.local.stack import (
     Stack,
 )
 from scones.serving.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
+from scones_domain.arguments import write_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
@@ -100,8 +102,13 @@ def require_model(model: str | Path) -> Path:
 
 
 def quiet_interpreter_logs() -> None:
-    """moto's ASL interpreter logs every failed state at ERROR; results carry it instead."""
+    """What the local runtime would print that is no news to the user: moto's ASL interpreter
+    logs every failed state at ERROR (results carry it instead), and Powertools warns when a
+    handler that records no metric returns (on Lambda that warning goes to the function's log;
+    here it would reach the terminal of `scones run`, `invoke` or `demo`)."""
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="No application metrics to publish",
+                            category=UserWarning)
 
 
 @contextlib.contextmanager
@@ -268,9 +275,8 @@ def format_summary(summary: dict) -> str:
 
 
 def write_json(records: list[ImageRecord], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([r.to_json() for r in records], indent=2) + "\n")
+    """The records as a JSON list into ``path`` (its folders made), or stdout for ``-``."""
+    write_output(str(path), json.dumps([r.to_json() for r in records], indent=2) + "\n")
 
 
 def exit_code(records: list[ImageRecord]) -> int:

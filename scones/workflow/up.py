@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scones.local.server import DEFAULT_STATE_FILE
+from scones_domain.arguments import model_artifact, port, probability
 
 DEFAULT_AWS_PORT = 4566
 DEFAULT_ENDPOINT_PORT = 8080
@@ -36,15 +37,15 @@ def register(subparsers) -> None:
         "APIs on --port (boto3/AWS CLI with --endpoint-url), the model on --endpoint-port. "
         "`scones run` and `scones logs` use it; a changed handler or ASL file is reloaded "
         "without a restart.")
-    up.add_argument("--model", default="runs/model/model.tar.gz",
+    up.add_argument("--model", default="runs/model/model.tar.gz", type=model_artifact,
                     help="model artifact to serve (default: runs/model/model.tar.gz)")
-    up.add_argument("--port", type=int, default=DEFAULT_AWS_PORT,
+    up.add_argument("--port", type=port, default=DEFAULT_AWS_PORT,
                     help=f"port of the AWS APIs (default {DEFAULT_AWS_PORT})")
-    up.add_argument("--endpoint-port", type=int, default=DEFAULT_ENDPOINT_PORT,
+    up.add_argument("--endpoint-port", type=port, default=DEFAULT_ENDPOINT_PORT,
                     help=f"port of the model endpoint (default {DEFAULT_ENDPOINT_PORT})")
     up.add_argument("--capture", default="runs/captures",
                     help="data-capture directory or s3://bucket/prefix (default runs/captures)")
-    up.add_argument("--threshold", type=float, default=None,
+    up.add_argument("--threshold", type=probability, default=None,
                     help="ConfidenceThreshold (default: the template's)")
     up.add_argument("--state-file", default=str(DEFAULT_STATE_FILE), help=argparse.SUPPRESS)
     up.set_defaults(func=up_command)
@@ -74,8 +75,13 @@ def up_command(args: argparse.Namespace) -> int:
     from scones.local.lambdas import FunctionLogs
     from scones.local.server import CodeWatcher, serve_aws, stack_state, write_state
     from scones.serving.endpoint import ArtifactError
+    from scones.workflow.cli import port_problem
     from scones.workflow.runner import ModelNotFoundError, function_stdout_to, local_runtime
 
+    for host_port in (args.port, args.endpoint_port):  # before the model loads
+        problem = port_problem("127.0.0.1", host_port)
+        if problem:
+            return _fail(problem, 2)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())

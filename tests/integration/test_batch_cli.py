@@ -57,7 +57,8 @@ def test_scones_run_batch_writes_the_records_scones_run_writes(
 
 
 def test_batch_and_paths_together_are_refused(capsys, tmp_path):
-    assert main(["run", "x.png", "--batch", str(tmp_path)]) == 2
+    (tmp_path / "x.png").write_bytes(b"")
+    assert main(["run", str(tmp_path / "x.png"), "--batch", str(tmp_path)]) == 2
     assert "not both" in capsys.readouterr().err
 
 

@@ -24,7 +24,10 @@ EVENT_FUNCTIONS = {  # events/<stem>.json -> the function it is written for
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit:  # argparse refused an argument (a missing path, a bad value)
+        code = exit.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -88,7 +91,7 @@ def test_scones_run_exit_code_is_1_when_an_image_errors(capsys, tmp_path, bright
 @pytest.mark.parametrize("argv, message", [
     (["run", "does/not/exist.png"], "no such file or folder"),
     (["run", "{tmp}"], "holds no .png"),
-    (["run", "{image}", "--model", "{tmp}/missing.tar.gz"], "not found"),
+    (["run", "{image}", "--model", "{tmp}/missing.tar.gz"], "no such file"),
 ])
 def test_scones_run_bad_paths_are_named_errors(capsys, tmp_path, bright_and_dark, argv, message):
     # GIVEN a missing path, an empty folder or a missing model WHEN run THEN exit 2, named

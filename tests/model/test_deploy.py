@@ -449,11 +449,13 @@ def test_deploy_creates_model_capture_config_alarms_endpoint_and_autoscaling(unt
     assert policy["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"][
         "PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
     assert result["action"] == "created"
-    # AND the stack line carries this model's version, capture and baseline
+    # AND the stack line carries this model's version, capture, baseline and labels, in the
+    # endpoint's region
     assert shlex.split(result["sam_deploy"]) == [
         "sam", "deploy", "--parameter-overrides", f"EndpointName={ENDPOINT}",
         "ModelVersion=20260101-untrained", f"CaptureS3Uri=s3://{BUCKET}/scones/datacapture",
-        f"BaselineS3Uri=s3://{BUCKET}/{key}"]
+        f"BaselineS3Uri=s3://{BUCKET}/{key}", "ClassLabels=bicycle,motorcycle",
+        "--region", REGION]
 
 
 def test_cli_deploy_prints_only_the_sam_line_on_stdout(artifact, capsys):
@@ -472,7 +474,7 @@ def test_cli_deploy_prints_only_the_sam_line_on_stdout(artifact, capsys):
 
 def dry_run(artifact, capsys, *extra) -> dict:
     code = main(["deploy", "--model", str(artifact), "--role", ROLE, "--bucket", BUCKET,
-                 "--endpoint-name", ENDPOINT, "--dry-run", *extra])
+                 "--endpoint-name", ENDPOINT, "--dry-run", "--json", "-", *extra])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
@@ -492,7 +494,7 @@ def test_dry_run_needs_no_region_or_credentials(artifact, capsys, monkeypatch, t
     assert set(CALLS) <= set(steps)
     assert steps["update_endpoint"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
         "TrafficRoutingConfiguration"]["Type"] == "CANARY"
-    assert steps["sam_deploy"] == sam_deploy_line(steps["stack_parameters"])
+    assert steps["sam_deploy"] == sam_deploy_line(steps["stack_parameters"], "us-east-1")
 
 
 def test_dry_run_prints_the_sdk_image_for_every_region(artifact, capsys):
@@ -556,25 +558,32 @@ def test_sam_line_is_shell_quoted():
 # ---- bad input: one named line, nothing called -----------------------------------------------
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--role", "my-role", "--role must be an IAM role ARN"),
-    ("--bucket", "s3://scones-artifacts", "not an s3:// URI"),
-    ("--bucket", "Scones_Artifacts", "not a valid S3 bucket name"),
-    ("--endpoint-name", "Scones_Vehicles", "--endpoint-name must be"),
-    ("--endpoint-name", "a" * 64, "--endpoint-name must be"),
-    ("--endpoint-name", "-scones", "--endpoint-name must be"),
-    ("--instance-count", "0", "--instance-count must be at least 1"),
+    ("--role", "my-role", "argument --role: 'my-role' is not an IAM role ARN"),
+    ("--bucket", "s3://scones-artifacts", "not an s3:// URI: --bucket scones-artifacts"),
+    ("--bucket", "Scones_Artifacts", "is not an S3 bucket name"),
+    ("--endpoint-name", "Scones_Vehicles", "is not a SageMaker endpoint name"),
+    ("--endpoint-name", "Scones-Vehicles", "use 'scones-vehicles'"),
+    ("--endpoint-name", "a" * 64, "is not a SageMaker endpoint name"),
+    ("--endpoint-name", "-scones", "is not a SageMaker endpoint name"),
+    ("--instance-count", "0", "argument --instance-count: must be at least 1"),
     ("--max-instances", "1", "--max-instances (1) must be at least --instance-count (2)"),
-    ("--instance-type", "m5.large", "--instance-type must be a SageMaker instance type"),
-    ("--prefix", "scones/", "--prefix must be an S3 key prefix"),
+    ("--instance-type", "m5.large", "is not a SageMaker instance type; use 'ml.m5.large'"),
+    ("--prefix", "scones/", "is not an S3 key prefix"),
     ("--region", "moon-1", "no PyTorch 2.6 inference image for region 'moon-1'"),
 ])
 def test_bad_input_is_one_named_line(artifact, capsys, option, value, message):
+    # Checked while the arguments parse (argparse: `scones deploy: error: argument ...`), or,
+    # for what needs two values or the SDK, before any call; exit 2 either way.
     args = {"--model": str(artifact), "--role": ROLE, "--bucket": BUCKET,
             "--endpoint-name": ENDPOINT, option: value}
-    code = main(["deploy", *[f"{key}={val}" for key, val in args.items()], "--dry-run"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    try:
+        code = main(["deploy", *[f"{key}={val}" for key, val in args.items()], "--dry-run"])
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "error: " in captured.err and message in captured.err
+    assert captured.err.count("\n") == 1
 
 
 def test_missing_artifact_and_bad_model_version_are_named_errors(tmp_path):

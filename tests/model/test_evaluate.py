@@ -45,9 +45,9 @@ def test_nothing_covered_gives_null_covered_accuracy():
 def test_evaluate_json_is_consistent(untrained_artifact, image_folder, tmp_path, capsys):
     # GIVEN a real artifact and a labeled folder of 24 images (one of them corrupt)
     (image_folder / "bicycle" / "broken.png").write_bytes(b"broken")
-    # WHEN `scones evaluate --json` runs with plots written to --out
+    # WHEN `scones evaluate --json -` runs with plots written to --out
     assert main(["evaluate", "--model", str(untrained_artifact), "--data", str(image_folder),
-                 "--json", "--out", str(tmp_path / "plots")]) == 0
+                 "--json", "-", "--out", str(tmp_path / "plots")]) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     # THEN the keys are there and the numbers agree with each other
@@ -66,9 +66,12 @@ def test_evaluate_json_is_consistent(untrained_artifact, image_folder, tmp_path,
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_table_and_plots_next_to_the_model(untrained_artifact, list_dataset, capsys):
+def test_evaluate_table_and_plots_in_evaluation_beside_the_model(untrained_artifact,
+                                                                 list_dataset, capsys):
     assert main(["evaluate", "--model", str(untrained_artifact), "--data",
                  str(list_dataset / "train.lst"), "--threshold", "0.5"]) == 0
     table = capsys.readouterr().out
     assert "accuracy" in table and "coverage" in table and "motorcycle" in table
-    assert (untrained_artifact.parent / "risk_coverage.png").exists()
+    # the plots go to a folder of their own: the model's folder keeps what training wrote
+    assert (untrained_artifact.parent / "evaluation" / "risk_coverage.png").exists()
+    assert not (untrained_artifact.parent / "risk_coverage.png").exists()

@@ -195,7 +195,7 @@ def test_cli_json_prints_the_machine_summary(normal_then_shifted, tmp_path, caps
     root, _ = normal_then_shifted
     (tmp_path / "baseline.json").write_text(json.dumps(make_baseline()))
     rc = main(["monitor", "--captures", str(root), "--out", str(tmp_path / "out"),
-               "--baseline", str(tmp_path / "baseline.json"), "--json"])
+               "--baseline", str(tmp_path / "baseline.json"), "--json", "-"])
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert data["n_records"] == 180
@@ -224,8 +224,9 @@ def test_cli_named_errors(tmp_path, capsys):
     assert rc == 2 and "BaselineNotFound" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["monitor", "--captures", "x", "--out", "y", "--since", "last tuesday"])
-    rc = main(["monitor", "--captures", str(tmp_path / "c"), "--out", "o", "--threshold", "7"])
-    assert rc == 2
+    with pytest.raises(SystemExit) as exit:
+        main(["monitor", "--captures", str(tmp_path / "c"), "--out", "o", "--threshold", "7"])
+    assert exit.value.code == 2
 
 
 @mock_aws
@@ -239,7 +240,8 @@ def test_cli_reads_s3_captures(tmp_path, capsys):
                                      content_type="image/jpeg")] * 5)
         s3.put_object(Bucket="caps", Key=f"dc/{capture_relpath(when)}", Body=body.encode())
     # WHEN monitored through s3://
-    rc = main(["monitor", "--captures", "s3://caps/dc", "--out", str(tmp_path / "o"), "--json"])
+    rc = main(["monitor", "--captures", "s3://caps/dc", "--out", str(tmp_path / "o"),
+               "--json", "-"])
     # THEN all 15 inferences are in the summary
     data = json.loads(capsys.readouterr().out)
     assert rc == 0 and data["n_records"] == 15 and data["image_sizes"] == {"64x64": 15}

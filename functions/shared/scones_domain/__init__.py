@@ -9,5 +9,6 @@ threshold and class-label defaults; environment variables, read strictly), ``con
 input and output of every state), ``events`` (event parsing), ``location`` (``S3Location``),
 ``images`` (format and dimensions from the bytes), ``storage`` (S3 reads and JSON writes with
 named errors), ``predictions`` (probability checks, the top label, the threshold), ``batch``
-(a batch's outcomes and summary), ``monitoring`` (capture reader, statistics, drift).
+(a batch's outcomes and summary), ``monitoring`` (capture reader, statistics, drift),
+``arguments`` (the values the command lines take, checked while they parse).
 """
