@@ -287,6 +287,9 @@ def invoke_command(args: argparse.Namespace) -> int:
         event = json.loads(text)
     except (OSError, ValueError) as exc:
         return _fail(f"cannot read event {args.event}: {exc}")
+    attached = _invoke_on_running_stack(args, event)
+    if attached is not None:
+        return attached
     app = describe()
     if args.function not in app.functions:
         return _fail(f"{args.function!r} is not a function of template.yaml; "
@@ -318,5 +321,34 @@ def invoke_command(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+    print(json.dumps(payload, indent=2))
+    return 1 if failed else 0
+
+
+def _invoke_on_running_stack(args: argparse.Namespace, event) -> int | None:
+    """`scones invoke` against the stack `scones up` serves, if one answers; else None."""
+    from scones.local.server import StackNotRunningError, read_state
+    from scones.local.stack import RemoteStack
+
+    try:
+        stack = RemoteStack(read_state())
+    except StackNotRunningError:
+        return None
+    print(f"using the local stack of `scones up` at {stack.aws_endpoint_url} (its logs: "
+          f"scones logs {args.function})", file=sys.stderr)
+    if args.function not in stack.function_names:
+        return _fail(f"{args.function!r} is not a function of the stack; "
+                     f"choose one of {', '.join(sorted(stack.function_names))}")
+    event_bucket, event_key = event_location(event)
+    stack.bucket = args.bucket or event_bucket or stack.bucket
+    s3 = stack.client("s3")
+    for file, key in (_parse_upload(spec, event_key) for spec in args.upload):
+        if not file.is_file():
+            return _fail(f"--upload {file}: no such file")
+        if stack.bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(Bucket=stack.bucket)
+        stack.upload(file, key)
+        print(f"uploaded {file} to s3://{stack.bucket}/{key}", file=sys.stderr)
+    failed, payload = stack.invoke_function(args.function, event)
     print(json.dumps(payload, indent=2))
     return 1 if failed else 0

@@ -16,6 +16,7 @@ from PIL import Image
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCONES = [sys.executable, "-m", "scones.cli"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -80,6 +81,22 @@ def test_boto3_reaches_the_stack_with_an_endpoint_url(up):
                        aws_access_key_id="local", aws_secret_access_key="local")
     arns = {m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     assert arns == set(state["state_machines"].values())
+
+
+def test_invoke_runs_a_function_of_the_warm_stack_with_an_uploaded_image(up, tmp_path):
+    home, state, _ = up
+    image = tmp_path / "bright.png"
+    Image.fromarray(np.full((32, 32, 3), 230, np.uint8)).save(image)
+    event = REPO / "events/serialize_image_data.json"
+    key = json.loads(event.read_text())["s3_key"]
+    # WHEN a function is invoked while the stack is up, with the event's image uploaded
+    done = scones(home, "invoke", "SerializeImageDataFunction", "-e", str(event),
+                  "--upload", f"{image}={key}")
+    # THEN the warm stack's function answered (no stack of its own) with the image's S3 reference
+    assert done.returncode == 0, done.stderr
+    assert f"using the local stack of `scones up` at {state['aws_endpoint_url']}" in done.stderr
+    answer = json.loads(done.stdout)
+    assert (answer["key"], answer["content_type"], answer["width"]) == (key, "image/png", 32)
 
 
 def test_down_stops_it_and_removes_the_state_file(up):
