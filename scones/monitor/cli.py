@@ -3,7 +3,7 @@
     scones monitor --captures DIR|s3://bucket/prefix --out OUTDIR [--threshold T]
                    [--labels bicycle motorcycle] [--baseline baseline.json|model.tar.gz]
                    [--since 2026-11-27T03:00:00Z|2h] [--until ...] [--window-minutes N]
-                   [--json PATH|-] [--fail-on drift]
+                   [--json PATH|-] [--fail-on drift] [--reviewed-labels PATH]
 
 Exit status: 0 report written; 1 no inference in the captures (the report is still written),
 or reading them failed; 2 usage error; 3 with ``--fail-on drift``, the drift check failed.
@@ -69,6 +69,10 @@ def register(subparsers) -> None:
                    "bicycle motorcycle); commas also accepted")
     p.add_argument("--baseline", default=None,
                    help="baseline.json or model.tar.gz (local or s3://) for drift checks")
+    p.add_argument("--reviewed-labels", default=None, metavar="PATH",
+                   help="true labels of reviewed images, to measure accuracy on them: a folder "
+                   "of <label>/ image folders, the review queue's copies with true_label filled "
+                   "in, or JSON Lines {inference_id|event_id|image, label} (docs/monitoring.md)")
     p.add_argument("--since", type=parse_when, default=None,
                    help="only inferences at/after this time (ISO 8601 or 30m/2h/7d ago)")
     p.add_argument("--until", type=parse_when, default=None,
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         summary = write_report(
             args.captures, args.out, threshold=args.threshold, labels=_labels(args.labels),
             baseline=args.baseline, since=args.since, until=args.until, window=window,
+            reviewed_labels=args.reviewed_labels,
         )
     except (CaptureError, BaselineError) as exc:
         print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)

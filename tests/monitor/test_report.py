@@ -4,6 +4,7 @@ HTML rendered by headless Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import report_scenario
 from monitor_fixtures import (
     T0,
     capture_record,
@@ -29,8 +31,8 @@ from PIL import Image
 from scones.cli import main
 from scones.monitor.report import write_report
 
-BASE_CHARTS = {"confidence_over_time", "confidence_histogram", "label_mix_over_time",
-               "low_confidence_share", "image_sizes"}
+BASE_CHARTS = {"traffic", "low_confidence_share", "expected_accuracy", "confidence_over_time",
+               "confidence_histogram", "label_mix_over_time", "image_sizes"}
 DRIFT_CHARTS = {"drift_confidence", "drift_windows", "drift_inputs"}
 
 
@@ -255,15 +257,23 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync"]
 
 
+SCREENSHOT = Path("docs") / "images" / "monitoring-report.png"  # shown in docs/monitoring.md
+SCREENSHOT_SIZE = (1200, 2300)  # the header, "At a glance", traffic and the review share
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed "
                     "(apt-get install -y chromium) - the HTML render check needs it")
-def test_report_renders_in_headless_chromium(normal_then_shifted, tmp_path):
-    # GIVEN a report with drift
-    root, _ = normal_then_shifted
-    (tmp_path / "baseline.json").write_text(json.dumps(make_baseline()))
-    summary = write_report(str(root), tmp_path / "out", baseline=str(tmp_path / "baseline.json"))
+def test_report_renders_in_headless_chromium(tmp_path, request, repo_root, monkeypatch):
+    # GIVEN a day of captures as an operator meets them (report_scenario: an outage, a night
+    # client that drifts), reported with its model artifact and reviewed labels, by relative
+    # paths as an operator types them
+    report_scenario.build(tmp_path, report_scenario.shared_data_or_none(request))
+    monkeypatch.chdir(tmp_path)
+    summary = write_report("captures", Path("out"), baseline="model/model.tar.gz",
+                           reviewed_labels="reviewed", now=report_scenario.GENERATED)
     url = (tmp_path / "out" / "report.html").as_uri()
     n_charts = len(summary["charts"])
+    assert summary["drift"]["status"] == "fail" and summary["accuracy"]["reviewed"]["n"]
 
     def chromium(*args):
         profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
@@ -274,13 +284,19 @@ def test_report_renders_in_headless_chromium(normal_then_shifted, tmp_path):
     # WHEN Chromium loads it (DOM dump after the load event, then a screenshot)
     dom = chromium("--dump-dom")
     shot = tmp_path / "out" / "screenshot.png"
-    chromium("--window-size=1200,2000", f"--screenshot={shot}")
+    width, height = SCREENSHOT_SIZE
+    chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={shot}")
 
     # THEN every chart decoded, no script error was logged, and the screenshot is not blank
     assert f'data-images-loaded="{n_charts}/{n_charts}"' in dom.stdout
     console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
     with Image.open(shot) as image:
-        assert image.size == (1200, 2000)
+        assert image.size == SCREENSHOT_SIZE
         colors = image.convert("RGB").getcolors(maxcolors=1_000_000)
         assert colors is not None and len(colors) > 100
+        # AND with SCONES_UPDATE_SCREENSHOTS=1 it becomes the documented screenshot (256 colours)
+        if os.environ.get("SCONES_UPDATE_SCREENSHOTS") == "1":
+            target = repo_root / SCREENSHOT
+            target.parent.mkdir(parents=True, exist_ok=True)
+            image.convert("RGB").quantize(colors=256).save(target, optimize=True)
