@@ -93,7 +93,7 @@ MAY_IMPORT = {
     "scones.local": set(),
     "scones.serving": {"scones_domain"},
     "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
-    "scones.monitor": {"scones_domain"},
+    "scones.monitor": {"scones.local", "scones_domain"},
     "scones.scale": set(),
 }
 

@@ -59,7 +59,9 @@ def register(subparsers) -> None:
         "charts and a self-contained report.html, compare with the training baseline.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--captures", required=True, help="capture directory or s3://bucket/prefix")
+    p.add_argument("--captures", default=None,
+                   help="capture directory or s3://bucket/prefix (default: the captures of "
+                   "the stack `scones up` is running)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR",
                    help="directory the report is written into")
     p.add_argument("--threshold", type=probability, default=DEFAULT_CONFIDENCE_THRESHOLD,
@@ -102,6 +104,15 @@ def run(args: argparse.Namespace) -> int:
         print("scones monitor: error: --fail-on drift needs --baseline (the drift check "
               "compares with it)", file=sys.stderr)
         return EXIT_USAGE
+    if args.captures is None:
+        from scones.local.server import StackNotRunningError, read_state
+
+        try:
+            args.captures = read_state()["capture"]
+        except StackNotRunningError:
+            print("scones monitor: error: --captures is required when no `scones up` stack "
+                  "is running", file=sys.stderr)
+            return EXIT_USAGE
     window = timedelta(minutes=args.window_minutes) if args.window_minutes else None
     try:
         summary = write_report(

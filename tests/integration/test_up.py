@@ -99,6 +99,20 @@ def test_invoke_runs_a_function_of_the_warm_stack_with_an_uploaded_image(up, tmp
     assert (answer["key"], answer["content_type"], answer["width"]) == (key, "image/png", 32)
 
 
+def test_monitor_reads_the_warm_stacks_captures_by_default(up, tmp_path):
+    home, state, _ = up
+    # GIVEN a photo run through the warm stack (its endpoint captures every inference)
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(tmp_path / "photo.png")
+    assert scones(home, "run", str(tmp_path / "photo.png")).returncode == 0
+    # WHEN `scones monitor` runs without --captures
+    done = scones(home, "monitor", "--out", str(tmp_path / "report"), "--json", "-")
+    # THEN it reported on the running stack's captures
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["captures"] == state["capture"] and summary["n_records"] >= 1
+    assert (tmp_path / "report/report.html").exists()
+
+
 def test_down_stops_it_and_removes_the_state_file(up):
     home, _, process = up
     done = scones(home, "down")
