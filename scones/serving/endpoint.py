@@ -92,8 +92,9 @@ class ModelServerError(Exception):
         return f"{self.message}\n{self.trace}".encode()
 
 
-def _progress(message: str) -> None:
-    print(f"[endpoint] {message}", file=sys.stderr, flush=True)
+def _progress(message: str, show: bool = True) -> None:
+    if show:
+        print(f"[endpoint] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -158,24 +159,26 @@ def torch_threads() -> int | None:
 
 
 def load_model(
-    artifact: str | Path, workdir: str | Path | None = None, *, threads: int | None = None
+    artifact: str | Path, workdir: str | Path | None = None, *, threads: int | None = None,
+    progress: bool = True,
 ) -> LoadedModel:
-    """Extract ``model.tar.gz`` (or use a directory) and call its ``model_fn``; shows progress."""
+    """Extract ``model.tar.gz`` (or use a directory) and call its ``model_fn``; with
+    ``progress``, each step on stderr."""
     start = time.perf_counter()
     artifact = Path(artifact)
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="scones-model-"))
-    _progress(f"extracting {artifact}")
+    _progress(f"extracting {artifact}", progress)
     model_dir = _extract(artifact, workdir)
-    _progress("importing code/inference.py")
+    _progress("importing code/inference.py", progress)
     handlers = _import_inference(model_dir)
-    _progress("model_fn: loading weights")
+    _progress("model_fn: loading weights", progress)
     model = handlers.model_fn(str(model_dir))
     configure_torch_threads(threads)  # after model_fn: an explicit choice beats the artifact's
     metadata_path = model_dir / "metadata.json"
     metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
     seconds = time.perf_counter() - start
     _progress(f"model ready in {seconds:.2f} s (labels: {metadata.get('labels', '?')}, "
-              f"torch threads: {torch_threads() or 'n/a'})")
+              f"torch threads: {torch_threads() or 'n/a'})", progress)
     return LoadedModel(model_dir, handlers, model, metadata, seconds)
 
 
@@ -532,9 +535,11 @@ def start_endpoint(
     threads: int | None = None,
     verbose: bool = False,
     faults: FaultPlan | None = None,
+    progress: bool = False,
 ) -> EndpointServer:
-    """Load ``model`` and start serving it in background threads; returns the running server."""
-    loaded = load_model(model, threads=threads)
+    """Load ``model`` and start serving it in background threads; returns the running server.
+    ``progress`` shows the loading steps (`scones serve`); the other commands stay quiet."""
+    loaded = load_model(model, threads=threads, progress=progress)
     writer = None
     if capture:
         writer = CaptureWriter(CaptureConfig(

@@ -158,7 +158,7 @@ def serve_command(args: argparse.Namespace) -> int:
         server = start_endpoint(require_model(args.model), endpoint_name=name,
                                 capture=args.capture, sampling_percentage=args.sampling,
                                 host=args.host, port=args.port, verbose=args.verbose,
-                                faults=faults)
+                                faults=faults, progress=True)
     except (ModelNotFoundError, ArtifactError, FaultSpecError, OSError) as exc:
         return _fail(str(exc))
     print(f"serving {args.model} as endpoint {name!r} on {server.url}")
