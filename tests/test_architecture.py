@@ -94,7 +94,7 @@ MAY_IMPORT = {
     "scones.serving": {"scones_domain"},
     "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
     "scones.monitor": {"scones.local", "scones_domain"},
-    "scones.scale": set(),
+    "scones.scale": {"scones_domain"},
 }
 
 

@@ -30,10 +30,10 @@ def _count(text: str) -> float:
 
 
 def _positive(text: str) -> float:
-    value = _count(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+    """A volume greater than 0 (the domain's rule, on the volume's separators removed)."""
+    from scones_domain.arguments import positive_number
+
+    return positive_number(str(_count(text)))
 
 
 def _quota(text: str) -> tuple[str, float]:
