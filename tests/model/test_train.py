@@ -75,10 +75,12 @@ def test_a_calibration_split_can_replace_the_validation_split(image_folder, tmp_
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["temperature_fitted_on"] == "calibration" and metrics["n"] == 0
     assert metrics["n_calibration"] == 6 and metrics["n_train"] == 18
-    # AND holding out nothing at all is refused before any training
-    with pytest.raises(ValueError, match="fit the temperature"):
-        main(["train", "--data", str(image_folder), "--out", str(tmp_path / "none"),
-              "--validation-fraction", "0"])
+    # AND holding out nothing at all is refused before any training: one line, exit 1
+    capsys.readouterr()
+    assert main(["train", "--data", str(image_folder), "--out", str(tmp_path / "none"),
+                 "--validation-fraction", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "fit the temperature" in err and "Traceback" not in err
     assert not (tmp_path / "none" / "model.tar.gz").exists()
 
 
