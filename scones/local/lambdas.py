@@ -21,21 +21,19 @@ What ``load_handler`` does:
   call gives a fresh module (a fresh "cold start": module-level clients and config re-read);
 * makes the function's layer dirs importable (added once to ``sys.path``: the layer code is
   shared by all functions, exactly as ``/opt/python`` is on Lambda);
-* sets ``os.environ`` to the function's environment (template Globals + its own, then
-  ``extra_env``, plus the runtime's ``AWS_LAMBDA_FUNCTION_NAME`` / ``_MEMORY_SIZE`` /
-  ``_VERSION``) while the module is imported and while each invocation runs, then restores it;
+* lays the function's environment (the stack's, then ``extra_env``, plus the runtime's
+  ``AWS_LAMBDA_FUNCTION_NAME`` / ``_MEMORY_SIZE`` / ``_VERSION``) over ``os.environ`` while the
+  module is imported and while each invocation runs, in that thread only (:class:`ThreadEnviron`);
 * runs the handler with a Lambda-like context (function name, ARN, memory, request id,
   remaining time) and converts an exception into the AWS Python runtime's error payload,
   ``errorType`` being the exception's class name (what Step Functions matches in
   Retry/Catch).
 
-Thread safety: imports and invocations hold one process-wide re-entrant lock
-(``ENV_LOCK``) because ``os.environ`` is process-global. Invocations from several threads are
-therefore serialized (correct, never interleaved environments; not parallel). Other threads
-that read ``os.environ`` meanwhile see the function's variables laid over the normal
-environment: only the keys the function sets are changed, and they are restored afterwards.
-Serializing also keeps Powertools' per-process state (one metric set, the cold-start flag)
-belonging to one invocation at a time, so each invocation prints its own EMF metrics.
+Thread safety: other threads (moto's interpreter, botocore) never see a function's variables,
+and the process environment is never changed under them. Imports and invocations still hold one
+process-wide re-entrant lock (``ENV_LOCK``): it keeps Powertools' per-process state (one metric
+set, the cold-start flag) belonging to one invocation at a time, so each invocation prints its
+own EMF metrics.
 """
 
 from __future__ import annotations
@@ -51,7 +49,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -63,20 +61,78 @@ ENV_LOCK = threading.RLock()
 _MODULE_COUNTER = itertools.count(1)
 
 
+class ThreadEnviron(MutableMapping):
+    """``os.environ`` as each thread sees it: while a function runs, its variables are laid
+    over the process's environment in the thread that runs it, and only there.
+
+    On Lambda each function has a process of its own. Here the handlers share one, and moto's
+    interpreter threads read the environment (botocore does, for every client) while a handler
+    runs: swapping the real ``os.environ`` in and out would let them see a function's variables
+    and, worse, lose a key while they iterate it (``KeyError: 'RESULTS_TABLE'`` in the middle
+    of a Step Functions task). An overlay per thread changes nothing for the other threads."""
+
+    def __init__(self, real: MutableMapping):
+        self.real = real
+        self._local = threading.local()
+
+    @property
+    def overlay(self) -> dict[str, str] | None:
+        return getattr(self._local, "overlay", None)
+
+    @overlay.setter
+    def overlay(self, value: dict[str, str] | None) -> None:
+        self._local.overlay = value
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self.overlay
+        return overlay[key] if overlay is not None and key in overlay else self.real[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if self.overlay is not None:
+            self.overlay[key] = value
+        else:
+            self.real[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if self.overlay is not None and key in self.overlay:
+            del self.overlay[key]
+        else:
+            del self.real[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self.overlay or {}
+        return iter([*list(self.real), *(k for k in overlay if k not in self.real)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+def _thread_environ() -> ThreadEnviron:
+    """Install the per-thread view as ``os.environ`` (once; ``os.getenv`` reads it too)."""
+    if not isinstance(os.environ, ThreadEnviron):
+        os.environ = ThreadEnviron(os.environ)  # noqa: B003 - a view of it, not a replacement
+    return os.environ
+
+
+# Installed when this module is imported, before the local runtime creates any boto3 session:
+# botocore keeps the mapping it finds as os.environ when a session is created.
+_thread_environ()
+
+
 @contextlib.contextmanager
 def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """Lay ``variables`` over ``os.environ`` (under ENV_LOCK) and restore the old values after."""
+    """Lay ``variables`` over the environment this thread sees (under ENV_LOCK), then restore."""
+    environ = _thread_environ()
     with ENV_LOCK:
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update({name: str(value) for name, value in variables.items()})
+        previous = environ.overlay
+        environ.overlay = {**(previous or {}), **{k: str(v) for k, v in variables.items()}}
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            environ.overlay = previous
 
 
 def runtime_environment(
