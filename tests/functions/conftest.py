@@ -214,6 +214,13 @@ def load_function(aws, endpoint) -> Callable[..., LocalFunction]:
     return load
 
 
+@pytest.fixture
+def handler_module() -> Callable[[str], object]:
+    """handler_module("RecordResultFunction"): the function's app.py imported as Lambda would
+    (its environment from the deployed template), for the tests of its pure functions."""
+    return lambda logical_id: load_handler(app_for().functions[logical_id]).module
+
+
 @pytest.fixture(scope="session")
 def b64() -> Callable[[bytes], str]:
     return lambda data: base64.b64encode(data).decode("ascii")

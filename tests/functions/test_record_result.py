@@ -8,33 +8,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from scones.local.deploy import describe
-from scones.local.lambdas import load_handler
 
 RESULT = {"bucket": "scones-local-images", "key": "incoming/a.png", "label": "bicycle",
           "confidence": 0.97, "inferences": [0.97, 0.03], "threshold": 0.93}
 
 
-@pytest.fixture(scope="module")
-def app():
-    return describe()
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield
-
-
-def module_of(app, logical_id):
-    """The function's app.py imported as Lambda would (its environment from the template)."""
-    return load_handler(app.functions[logical_id]).module
-
-
-def test_record_once_writes_one_item_per_image_and_model_version(app, aws):
-    record = module_of(app, "RecordResultFunction")
+def test_record_once_writes_one_item_per_image_and_model_version(handler_module, aws):
+    record = handler_module("RecordResultFunction")
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
                         KeySchema=[{"AttributeName": "image", "KeyType": "HASH"}],
@@ -65,8 +45,8 @@ GOOD_EVENT = {"result": RESULT, "execution_arn": "arn:1", "recorded_at": "t"}
     ({**GOOD_EVENT, "result": {**RESULT, "inferences": ["x"]}}, "InvalidEventField"),
     ({**GOOD_EVENT, "result": "not an object"}, "InvalidEventField"),
 ])
-def test_bad_record_events_fail_with_named_errors(app, bad, error):
-    record = module_of(app, "RecordResultFunction")
+def test_bad_record_events_fail_with_named_errors(handler_module, bad, error):
+    record = handler_module("RecordResultFunction")
     with pytest.raises(Exception) as info:
         record.parse_result(bad)
     assert type(info.value).__name__ == error
@@ -75,10 +55,10 @@ def test_bad_record_events_fail_with_named_errors(app, bad, error):
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
-def test_the_shipped_events_are_accepted_by_the_new_functions(app):
+def test_the_shipped_events_are_accepted_by_the_new_functions(handler_module):
     # GIVEN events/<function>.json for `sam local invoke -e` / `scones invoke`
-    record = module_of(app, "RecordResultFunction")
-    review = module_of(app, "SendToReviewFunction")
+    record = handler_module("RecordResultFunction")
+    review = handler_module("SendToReviewFunction")
     # THEN each parses with its function's own parser
     parsed = record.parse_result(json.loads((EVENTS / "record_result.json").read_text()))
     assert parsed.location.uri.startswith("s3://")

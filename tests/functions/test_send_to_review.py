@@ -7,10 +7,7 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from scones.local.deploy import describe
-from scones.local.lambdas import load_handler
 from scones_domain.location import S3Location
 
 CAUGHT = {"bucket": "scones-local-images", "key": "incoming/b.png", "label": "motorcycle",
@@ -19,24 +16,8 @@ CAUGHT = {"bucket": "scones-local-images", "key": "incoming/b.png", "label": "mo
           "error": {"Error": "THRESHOLD_CONFIDENCE_NOT_MET", "Cause": "below 0.93"}}
 
 
-@pytest.fixture(scope="module")
-def app():
-    return describe()
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield
-
-
-def module_of(app, logical_id):
-    """The function's app.py imported as Lambda would (its environment from the template)."""
-    return load_handler(app.functions[logical_id]).module
-
-
-def test_send_to_review_copies_the_image_and_writes_its_inferences(app, aws):
-    review = module_of(app, "SendToReviewFunction")
+def test_send_to_review_copies_the_image_and_writes_its_inferences(handler_module, aws):
+    review = handler_module("SendToReviewFunction")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="scones-local-images")
     s3.put_object(Bucket="scones-local-images", Key="incoming/b.png", Body=b"\x89PNG...")
@@ -55,8 +36,8 @@ def test_send_to_review_copies_the_image_and_writes_its_inferences(app, aws):
     assert sidecar["error"] == "THRESHOLD_CONFIDENCE_NOT_MET" and sidecar["true_label"] is None
 
 
-def test_review_refuses_an_image_already_under_the_review_prefix(app):
-    review = module_of(app, "SendToReviewFunction")
+def test_review_refuses_an_image_already_under_the_review_prefix(handler_module):
+    review = handler_module("SendToReviewFunction")
     with pytest.raises(Exception) as info:
         review.review_locations(S3Location("b", "review/x.png"), "review/")
     assert type(info.value).__name__ == "InvalidEventField"
