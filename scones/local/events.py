@@ -59,9 +59,11 @@ class LocalEvents:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._alert_queue: str | None = None
+        self._logical_ids: dict[str, str] = {}  # physical name -> logical id (rules)
 
     # -- lifecycle
     def start(self) -> LocalEvents:
+        self._logical_ids = {name: key for key, name in self.stack.deployment.resources.items()}
         self._subscribe_to_topics()
         self._thread = threading.Thread(target=self._loop, name="local-events", daemon=True)
         self._thread.start()
@@ -132,9 +134,8 @@ class LocalEvents:
                 raise TargetFunctionError(f"{rule}: {arn} failed: {result}")
         else:
             raise UnsupportedTargetError(f"{rule}: target {arn} is not delivered locally")
-        logical_ids = {name: key for key, name in self.stack.deployment.resources.items()}
         with self._lock:
-            self.deliveries.append(Delivery(rule=logical_ids.get(rule, rule), target=arn,
+            self.deliveries.append(Delivery(rule=self._logical_ids.get(rule, rule), target=arn,
                                             input=text, result=result))
 
     def _loop(self) -> None:
