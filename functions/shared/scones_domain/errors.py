@@ -116,6 +116,14 @@ class InvalidEndpointResponse(WorkflowError):
     """The endpoint answered, but not with one probability per class label summing to ~1."""
 
 
+# --- model promotion (retraining)
+
+
+class InvalidModelMetrics(WorkflowError):
+    """A model's metrics lack a key the promotion gate reads, or hold an unusable value (a
+    count below 1, a share outside [0, 1], fewer than two class labels)."""
+
+
 # --- the workflow's verdict
 
 
