@@ -209,6 +209,30 @@ def load_images(samples: Samples, size: int = INPUT_SIZE, progress: bool = False
     )
 
 
+def select_images(loaded: LoadedImages, indices) -> LoadedImages:
+    """The images at ``indices`` (same class list; ``skipped`` kept)."""
+    indices = [int(i) for i in indices]
+    return LoadedImages(
+        loaded.images[indices], loaded.targets[indices], list(loaded.labels),
+        *([values[i] for i in indices] for values in (
+            loaded.paths, loaded.file_bytes, loaded.widths, loaded.heights, loaded.brightness)),
+        list(loaded.skipped),
+    )
+
+
+def merge_images(parts: list[LoadedImages]) -> LoadedImages:
+    """Several loaded datasets as one; the class list is the sorted union of theirs, so a class
+    only one part holds is a new class of the whole."""
+    labels = sorted({label for part in parts for label in part.labels})
+    targets = [np.asarray([labels.index(part.labels[t]) for t in part.targets], dtype=np.int64)
+               for part in parts]
+    return LoadedImages(
+        np.concatenate([part.images for part in parts]), np.concatenate(targets), labels,
+        *([value for part in parts for value in getattr(part, name)] for name in (
+            "paths", "file_bytes", "widths", "heights", "brightness", "skipped")),
+    )
+
+
 def stratified_split(
     targets: np.ndarray | list[int], fractions: list[float], seed: int
 ) -> list[np.ndarray]:

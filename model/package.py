@@ -272,17 +272,20 @@ def load_inference_module(code_path: str | os.PathLike) -> ModuleType:
 
 
 class LoadedArtifact:
-    """An extracted model.tar.gz: its inference module, model object and metadata."""
+    """An extracted model.tar.gz (or the folder it unpacks to, used in place): its inference
+    module, model object and metadata."""
 
     def __init__(self, artifact: str | os.PathLike):
         self.path = Path(artifact)
         if not self.path.exists():
             raise ArtifactError(f"model artifact {self.path} does not exist")
-        self._tmp = tempfile.TemporaryDirectory(prefix="scones-model-")
-        self.model_dir = Path(self._tmp.name)
+        self._tmp = None if self.path.is_dir() else tempfile.TemporaryDirectory(
+            prefix="scones-model-")
+        self.model_dir = self.path if self._tmp is None else Path(self._tmp.name)
         try:
-            with tarfile.open(self.path) as tar:
-                tar.extractall(self.model_dir, filter="data")
+            if self._tmp is not None:
+                with tarfile.open(self.path) as tar:
+                    tar.extractall(self.model_dir, filter="data")
         except tarfile.TarError as exc:
             raise ArtifactError(f"{self.path} is not a readable tar.gz: {exc}") from exc
         if (self.model_dir / LEGACY_WEIGHTS_MEMBER).exists() \
@@ -310,7 +313,8 @@ class LoadedArtifact:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
 
     def close(self) -> None:
-        self._tmp.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def __enter__(self) -> LoadedArtifact:
         return self
