@@ -30,6 +30,12 @@ one predictor thread concatenates whatever is waiting, runs ``predict_fn`` once 
 request its row. Every successful response is captured (see :mod:`scones.serving.capture`)
 before it is sent.
 
+A third, local-only route swaps the model (``scones retrain`` promotes through it; not part of
+any SageMaker contract, answered only to loopback clients): ``POST /local/model`` with
+``{"model": "/abs/path/model.tar.gz"}`` loads the new artifact fully, then swaps it in under a
+lock (:meth:`LocalEndpoint.swap`); requests in flight finish on the old model, the next ones get
+the new. ``GET /local/model`` says which model serves.
+
 Fault injection: an optional :class:`scones.serving.faults.FaultPlan` (``LocalEndpoint.faults``)
 is consulted once per SageMaker Runtime request, before the model runs (throttling, 5xx,
 model-not-ready, delays, dropped connections).
@@ -71,6 +77,7 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
 CONTAINER_MAX_REQUEST_BYTES = 6_553_500  # TorchServe's default max_request_size (413 above)
 UTF8_CONTENT_TYPES = ("application/json", "text/csv")  # the toolkit decodes these bodies first
 RUNTIME_PATH_PREFIX = "/endpoints/"
+LOCAL_MODEL_PATH = "/local/model"  # the local-only model swap (scones retrain), loopback only
 
 
 class ArtifactError(Exception):
@@ -106,10 +113,15 @@ class LoadedModel:
     model: object
     metadata: dict
     load_seconds: float
+    artifact: Path | None = None  # the model.tar.gz (or folder) it was loaded from
 
     @property
     def labels(self) -> list[str]:
         return list(self.metadata.get("labels", []))
+
+    def describe(self) -> dict:
+        return {"model": None if self.artifact is None else str(self.artifact),
+                "model_version": self.metadata.get("model_version"), "labels": self.labels}
 
 
 def _extract(artifact: Path, workdir: Path) -> Path:
@@ -179,7 +191,7 @@ def load_model(
     seconds = time.perf_counter() - start
     _progress(f"model ready in {seconds:.2f} s (labels: {metadata.get('labels', '?')}, "
               f"torch threads: {torch_threads() or 'n/a'})", progress)
-    return LoadedModel(model_dir, handlers, model, metadata, seconds)
+    return LoadedModel(model_dir, handlers, model, metadata, seconds, artifact)
 
 
 TOOLKIT_ERROR = "BaseInferenceToolkitError"  # sagemaker_inference.errors: answered with its status
@@ -275,8 +287,18 @@ class InvocationResult:
     content_type: str
 
 
+class _Serving:
+    """One loaded model with its predictor thread, and how many requests are using it."""
+
+    def __init__(self, loaded: LoadedModel, max_batch: int):
+        self.loaded = loaded
+        self.batcher = MicroBatcher(loaded, max_batch=max_batch)
+        self.in_flight = 0
+
+
 class LocalEndpoint:
-    """The serving logic (no HTTP): input_fn -> batched predict_fn -> output_fn -> capture."""
+    """The serving logic (no HTTP): input_fn -> batched predict_fn -> output_fn -> capture.
+    ``swap`` replaces the model while it serves."""
 
     def __init__(
         self,
@@ -288,13 +310,44 @@ class LocalEndpoint:
         max_batch: int = 64,
         faults: FaultPlan | None = None,
     ):
-        self.loaded = loaded
         self.faults = faults
         self.endpoint_name, self.variant_name = endpoint_name, variant_name
         self.capture = capture
-        self.batcher = MicroBatcher(loaded, max_batch=max_batch)
+        self.max_batch = max_batch
+        self._serving = _Serving(loaded, max_batch)
+        self._swap_lock = threading.Condition()  # guards _serving and its in_flight counts
         self.served = 0
         self._count_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self._serving.loaded
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        return self._serving.batcher
+
+    def swap(self, loaded: LoadedModel) -> LoadedModel:
+        """Serve ``loaded`` (already loaded in full) from the next request on; requests in
+        flight finish on the old model, whose predictor then stops. Returns the old model."""
+        new = _Serving(loaded, self.max_batch)
+        with self._swap_lock:
+            old, self._serving = self._serving, new
+            while old.in_flight:
+                self._swap_lock.wait()
+        old.batcher.stop()
+        return old.loaded
+
+    def _enter(self) -> _Serving:
+        with self._swap_lock:
+            serving = self._serving
+            serving.in_flight += 1
+            return serving
+
+    def _leave(self, serving: _Serving) -> None:
+        with self._swap_lock:
+            serving.in_flight -= 1
+            self._swap_lock.notify_all()
 
     def invoke(
         self,
@@ -307,15 +360,18 @@ class LocalEndpoint:
         accept = DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
         labelled = accept.split(";")[0].strip().lower() == LABELS_ACCEPT
         inference_time = datetime.now(UTC)
-        handlers = self.loaded.handlers
+        serving = self._enter()  # one model for the whole request, even across a swap
+        handlers = serving.loaded.handlers
         try:
             batch_of_one = handlers.input_fn(toolkit_input(body, content_type), content_type)
-            prediction = self.batcher.predict(batch_of_one)
+            prediction = serving.batcher.predict(batch_of_one)
             output = handlers.output_fn(prediction, DEFAULT_ACCEPT if labelled else accept)
             if labelled:
-                output = with_labels(output, self.loaded.labels)
+                output = with_labels(output, serving.loaded.labels)
         except Exception as exc:  # noqa: BLE001 - mapped to the container's status code
             raise toolkit_error(exc) from exc
+        finally:
+            self._leave(serving)
         content_type = content_type or DEFAULT_CONTENT_TYPE
         output_bytes = output.encode() if isinstance(output, str) else bytes(output)
         if self.capture is not None and self.capture.sampled():
@@ -411,6 +467,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's naming
         if self.path == "/ping":
             self._send(200, b"", "text/plain")
+        elif self.path == LOCAL_MODEL_PATH and self._local_client():
+            self._send_json(200, self.endpoint.loaded.describe())
         else:
             self._send(404, b'{"message": "not found"}', "application/json")
 
@@ -421,8 +479,44 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith(RUNTIME_PATH_PREFIX) and path.endswith("/invocations"):
             name = unquote(path[len(RUNTIME_PATH_PREFIX) : -len("/invocations")])
             self._runtime_invocation(name)
+        elif path == LOCAL_MODEL_PATH and self._local_client():
+            self._swap_model()
         else:
             self._send(404, b'{"message": "not found"}', "application/json")
+
+    def _send_json(self, status: int, document: dict) -> None:
+        self._send(status, json.dumps(document).encode(), "application/json")
+
+    def _local_client(self) -> bool:
+        """The local-only routes answer loopback clients only (403 to any other)."""
+        if self.client_address[0] in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+            return True
+        self._read_body()
+        self._send_json(403, {"message": f"{LOCAL_MODEL_PATH} is local-only"})
+        return False
+
+    def _swap_model(self) -> None:
+        """``POST /local/model {"model": PATH}``: load PATH in full, then swap it in."""
+        try:
+            document = json.loads(self._read_body() or b"null")
+            artifact = document["model"]
+            if not isinstance(artifact, str) or not artifact:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            self._send_json(400, {"message": 'expected a JSON body {"model": "PATH"}'})
+            return
+        try:
+            loaded = load_model(artifact, progress=False)
+        except ArtifactError as exc:
+            self._send_json(400, {"message": str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001 - the artifact's model_fn failed
+            self._send_json(500, {"message": f"model_fn failed: {type(exc).__name__}: {exc}"})
+            return
+        previous = self.endpoint.swap(loaded)
+        _progress(f"now serving {artifact} (was {previous.artifact})",
+                  self.server.verbose)  # type: ignore[attr-defined]
+        self._send_json(200, {**loaded.describe(), "previous": previous.describe()})
 
     def _invoke(self, body: bytes) -> InvocationResult:
         return self.endpoint.invoke(
