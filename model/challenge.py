@@ -93,7 +93,13 @@ class EvaluationSet:
 
 def load_reviewed(folder: str | os.PathLike, progress: bool = False) -> LoadedImages:
     """Reviewed labels as an ImageFolder ``<class>/<image>``; a class the original data lacks
-    is a new class. Named errors for a folder that is not one."""
+    is a new class. Named errors for a folder that is not one (``check_reviewed``)."""
+    return load_images(find_samples(check_reviewed(folder)), progress=progress)
+
+
+def check_reviewed(folder: str | os.PathLike) -> Path:
+    """The reviewed-labels folder, checked without decoding an image: it exists, holds images
+    only in class folders, at least one, and every class folder's name can be a label."""
     root = Path(folder)
     if not root.exists():
         raise DataNotFoundError(f"reviewed labels folder {root} does not exist")
@@ -115,7 +121,7 @@ def load_reviewed(folder: str | os.PathLike, progress: bool = False) -> LoadedIm
             raise ReviewedLabelsError(
                 f"{root / name}: {name!r} is not a class name (letters, digits, '_' and '-', "
                 "starting with a letter or digit)")
-    return load_images(find_samples(root), progress=progress)
+    return root
 
 
 def file_digest(path: Path) -> str:

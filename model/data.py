@@ -29,6 +29,9 @@ import numpy as np
 
 from model.inference import INPUT_SIZE, InvalidImageError, decode_image
 
+# the CIFAR-100 bicycle/motorcycle images beside the checkout, the data every command defaults
+# to ($SCONES_SHARED_DATA overrides it)
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared/data/cifar100-bicycle-motorcycle"
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -279,6 +282,10 @@ def _md5(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("SCONES_SHARED_DATA", SHARED_DATA))
 
 
 def default_cache_dir() -> Path:

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from scones_domain.arguments import existing_path, model_tarball, positive_int, probability
 from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
 DEFAULT_OUT = Path("runs/demo")
 
@@ -61,21 +58,17 @@ def model_or_missing(text: str) -> str:
     return model_tarball(text) if Path(text).exists() else text
 
 
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("SCONES_SHARED_DATA", SHARED_DATA))
-
-
 def find_data(data: str | None, out: Path) -> Path:
     """--data, else the shared folder, else a fresh CIFAR-100 extraction under out/data."""
     if data:
         if not Path(data).exists():
             raise DemoError(f"--data {data}: no such file or folder")
         return Path(data)
+    from model.data import download_cifar100, shared_data_dir
+
     shared = shared_data_dir()
     if (shared / "train.lst").exists() or shared.is_dir() and any(shared.iterdir()):
         return shared
-    from model.data import download_cifar100
-
     print("no data on disk: downloading CIFAR-100 (bicycle, motorcycle)", file=sys.stderr)
     return download_cifar100(out / "data")
 

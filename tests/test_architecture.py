@@ -95,6 +95,7 @@ MAY_IMPORT = {
     "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
     "scones.monitor": {"scones.local", "scones_domain"},
     "scones.scale": {"scones_domain"},
+    "scones.retrain": {"model", "scones.local", "scones_domain"},
 }
 
 

@@ -1,0 +1,2 @@
+"""`scones retrain`: retrain on reviewed labels, challenge the model in service, gate, register,
+promote (docs/retraining.md)."""
