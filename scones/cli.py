@@ -30,6 +30,7 @@ COMMANDS = {
     "logs": "scones.workflow.up",
     "demo": "scones.demo",
     "monitor": "scones.monitor.cli",
+    "retrain": "scones.retrain.cli",
     "cost": "scones.scale.cli",
     "capacity": "scones.scale.cli",
 }
@@ -39,7 +40,8 @@ EXIT_CODES = """exit status:
   0    success
   1    the work failed (AWS refused, an image failed, no captures, ...)
   2    usage error: a bad option or value, a missing file (one line on stderr)
-  3    scones monitor --fail-on drift: the drift check failed
+  3    a check asked for failed: scones monitor --fail-on drift (drift), scones retrain
+       --fail-if-rejected (the promotion gate rejected the challenger)
   130  interrupted (Ctrl-C)
 """
 
