@@ -85,20 +85,28 @@ def test_reviewed_images_with_swapped_labels_are_never_promoted(tmp_path, capsys
     assert "REJECTED: accuracy" in out and "version 3 Rejected" in out
 
 
-def test_a_promoted_model_is_served_by_the_running_endpoint(tmp_path, capsys, retrain_args):
+@pytest.mark.parametrize("found_by", ["a scones up stack", "--endpoint-url"])
+def test_a_promoted_model_is_served_by_the_running_endpoint(tmp_path, capsys, retrain_args,
+                                                            monkeypatch, found_by):
     # GIVEN a local endpoint serving a worse model, whose captures hold two requests
     worse = write_untrained_artifact(tmp_path / "worse.tar.gz", widths=(8, 8, 16))
     rng = np.random.default_rng(3)
     requests = [(color_png(COLORS["bicycle"], rng), [0.3, 0.7], T0),
                 (color_png(COLORS["motorcycle"], rng), [0.2, 0.8], T0)]
-    write_tree(tmp_path / "captures", requests)
+    captures = tmp_path / "captures"
+    write_tree(captures, requests)
     reviewed = write_color_folder(tmp_path / "reviewed", per_class=8, seed=5, prefix="review")
     server = start_endpoint(worse)
+    state = {"endpoint_url": server.url, "capture": str(captures), "model": str(worse)}
+    if found_by == "a scones up stack":  # the stack's state names model, captures, endpoint
+        monkeypatch.setattr("scones.retrain.cli.running_stack", lambda: state)
+        extra = []
+    else:  # `scones serve`: no state file
+        extra = ["--model", str(worse), "--captures", str(captures), "--endpoint-url",
+                 server.url]
     try:
         # WHEN the retraining promotes its challenger
-        code, result, _ = run_json(capsys, retrain_args(
-            reviewed, "--model", str(worse), "--captures", str(tmp_path / "captures"),
-            "--endpoint-url", server.url))
+        code, result, _ = run_json(capsys, retrain_args(reviewed, *extra))
         assert code == 0 and result["promoted"] is True, result["reason"]
         # THEN the endpoint serves the new artifact
         assert result["serving"]["model"] == result["artifact"]
@@ -107,6 +115,11 @@ def test_a_promoted_model_is_served_by_the_running_endpoint(tmp_path, capsys, re
             assert json.loads(response.read())["model"] == result["artifact"]
     finally:
         server.stop()
+    if found_by == "a scones up stack":
+        assert result["champion_source"] == "the model the running stack serves"
+        # AND the stack's state file names the model it serves now
+        written = json.loads((tmp_path / "runs" / "local-stack.json").read_text())
+        assert written == {**state, "model": result["artifact"]}
     # AND the shadow check scored both captured requests: the red one was answered
     # "motorcycle" by the champion, the challenger says bicycle
     shadow = result["shadow"]
