@@ -39,6 +39,7 @@ from model.inference import to_tensor
 from model.metrics import DEFAULT_THRESHOLD
 from model.package import package
 from model.train import FROM_SCRATCH, TrainConfig, train
+from scones_domain.arguments import probability
 
 
 def train_and_package(
@@ -126,7 +127,7 @@ def sagemaker_main(argv: list[str] | None = None) -> int:
     for channel in RETRAINING_CHANNELS:
         parser.add_argument(f"--{channel}",
                             default=os.environ.get(f"SM_CHANNEL_{channel.upper()}"))
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--threshold", type=probability, default=DEFAULT_THRESHOLD)
     for name, value in asdict(TrainConfig()).items():
         if isinstance(value, list):
             parser.add_argument(f"--{name.replace('_', '-')}", type=int, nargs="+", default=value)
