@@ -94,12 +94,15 @@ class EvaluationSet:
 def load_reviewed(folder: str | os.PathLike, progress: bool = False) -> LoadedImages:
     """Reviewed labels as an ImageFolder ``<class>/<image>``; a class the original data lacks
     is a new class. Named errors for a folder that is not one (``check_reviewed``)."""
-    return load_images(find_samples(check_reviewed(folder)), progress=progress)
+    root = Path(folder)
+    return load_images(find_samples(root, labels=check_reviewed(root)), progress=progress)
 
 
-def check_reviewed(folder: str | os.PathLike) -> Path:
-    """The reviewed-labels folder, checked without decoding an image: it exists, holds images
-    only in class folders, at least one, and every class folder's name can be a label."""
+def check_reviewed(folder: str | os.PathLike) -> list[str]:
+    """The classes of the reviewed-labels folder that hold images (a class folder with none is
+    no review of that class), checked without decoding an image: the folder exists, holds
+    images only in class folders, at least one, and every class folder's name can be a
+    label."""
     root = Path(folder)
     if not root.exists():
         raise DataNotFoundError(f"reviewed labels folder {root} does not exist")
@@ -112,16 +115,17 @@ def check_reviewed(folder: str | os.PathLike) -> Path:
             f"{root} holds {len(loose)} image(s) outside a class folder (first: {loose[0]}): "
             f"put each image in {root}/<class>/")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes or not any(p.suffix.lower() in IMAGE_SUFFIXES
-                              for c in classes for p in (root / c).iterdir()):
-        raise EmptyReviewedLabelsError(f"{root} holds no reviewed image (expected "
-                                       f"{root}/<class>/<image>)")
     for name in classes:
         if not CLASS_NAME.match(name):
             raise ReviewedLabelsError(
                 f"{root / name}: {name!r} is not a class name (letters, digits, '_' and '-', "
                 "starting with a letter or digit)")
-    return root
+    reviewed = [name for name in classes if any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in (root / name).iterdir())]
+    if not reviewed:
+        raise EmptyReviewedLabelsError(f"{root} holds no reviewed image (expected "
+                                       f"{root}/<class>/<image>)")
+    return reviewed
 
 
 def file_digest(path: Path) -> str:

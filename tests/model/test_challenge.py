@@ -167,6 +167,10 @@ def test_reviewed_labels_that_are_not_an_image_folder_are_named_errors(tmp_path)
     (bad / "bicycle").rename(bad / "push bike")
     with pytest.raises(ReviewedLabelsError, match="is not a class name"):
         load_reviewed(bad)
+    # AND a class folder without images is no review of that class
+    (loose / "stray.png").unlink()
+    (loose / "scooter").mkdir()
+    assert load_reviewed(loose).labels == ["bicycle", "motorcycle"]
     # AND a class the original data lacks is simply a new class
     assert load_reviewed(write_color_folder(tmp_path / "new", ["scooter", "bicycle"],
                                             per_class=1)).labels == ["bicycle", "scooter"]
