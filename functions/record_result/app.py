@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from scones_domain.config import env_str
+from scones_domain.config import env_str, model_version
 from scones_domain.contracts import RecordResultInput, RecordResultOutput
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
@@ -34,9 +34,9 @@ tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
 RESULTS_TABLE = env_str("RESULTS_TABLE")
-MODEL_VERSION = env_str("MODEL_VERSION")
 
 dynamodb = boto3.client("dynamodb")
+ssm = boto3.client("ssm")
 
 # Written when the image has no item yet, or its item came from another model version.
 RECORD_CONDITION = "attribute_not_exists(#image) OR #model_version <> :model_version"
@@ -85,6 +85,7 @@ def result_item(result: ConfidentResult, model_version: str) -> dict[str, dict[s
         "bucket": {"S": result.location.bucket},
         "key": {"S": result.location.key},
         "label": {"S": result.label},
+        "source": {"S": "model"},  # RecordReviewFunction records a person's label as "human"
         "confidence": {"N": repr(result.confidence)},
         "inferences": {"L": [{"N": repr(p)} for p in result.inferences]},
         "threshold": {"N": repr(result.threshold)},
@@ -119,10 +120,11 @@ def record_once(client: Any, table: str, item: dict[str, dict[str, Any]]) -> boo
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: RecordResultInput, context: LambdaContext) -> RecordResultOutput:
     result = parse_result(event)
-    written = record_once(dynamodb, RESULTS_TABLE, result_item(result, MODEL_VERSION))
+    version = model_version(ssm)
+    written = record_once(dynamodb, RESULTS_TABLE, result_item(result, version))
     metrics.add_metric(name="ResultsRecorded" if written else "ResultsAlreadyRecorded",
                        unit=MetricUnit.Count, value=1)
     logger.info("result recorded" if written else "result already recorded",
                 extra={"image": result.location.uri, "label": result.label,
-                       "model_version": MODEL_VERSION})
+                       "model_version": version})
     return event["result"]

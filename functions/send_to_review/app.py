@@ -1,16 +1,21 @@
-"""Send an image that failed the confidence threshold to human review.
+"""Send an image that failed the confidence threshold to a person, and wait for their label.
 
-The state caught from FilterLowConfidence (the classifier's output plus ``error``) arrives as
-``result``, with the execution's ARN. The image is copied to ``REVIEW_PREFIX + key`` in the
-same bucket (its metadata names label, confidence and execution) and a JSON sidecar
-``REVIEW_PREFIX + key + ".json"`` holds everything a labeller needs: the inferences per class
-label, the verdict's cause and the model version. Copying the same image again overwrites both
-with the same content (idempotent). The function returns ``result`` unchanged so that the
-workflow still fails with THRESHOLD_CONFIDENCE_NOT_MET.
+Invoked by the review workflow's SendToReview state (``lambda:invoke.waitForTaskToken``) with
+the classification workflow's state (the classifier's output plus ``error``) as ``result``,
+its execution's ARN, the task token and the review's deadline. The image is copied to
+``REVIEW_PREFIX + key`` in the same bucket (its metadata names label, confidence and
+execution) with a JSON sidecar ``REVIEW_PREFIX + key + ".json"`` holding everything a labeller
+needs, and the pending review (with the task token) is put in the reviews table, where
+``scones review`` finds it. The execution waits until the token is answered (or the deadline
+passes); this function's return value is not the state's output. Sending the same review
+again overwrites the copy, the sidecar and the item with the same content (idempotent), with
+the latest token.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -18,11 +23,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from scones_domain.config import env_str
-from scones_domain.contracts import ReviewRecord, SendToReviewInput, SendToReviewOutput
+from scones_domain.config import env_str, model_version
+from scones_domain.contracts import ReviewRecord, SendToReviewInput
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
+from scones_domain.review import pending_review, to_item
 from scones_domain.storage import write_json
 
 logger = Logger()
@@ -30,9 +36,11 @@ tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
 REVIEW_PREFIX = env_str("REVIEW_PREFIX")
-MODEL_VERSION = env_str("MODEL_VERSION")
+REVIEWS_TABLE = env_str("REVIEWS_TABLE")
 
 s3 = boto3.client("s3")
+dynamodb = boto3.client("dynamodb")
+ssm = boto3.client("ssm")
 
 
 def review_locations(image: S3Location, prefix: str) -> tuple[S3Location, S3Location]:
@@ -65,7 +73,7 @@ def review_record(event: Any, model_version: str) -> ReviewRecord:
         "model_version": model_version,
         "execution_arn": require_str(event, "execution_arn"),
         "content_type": result.get("content_type"),
-        "true_label": None,  # filled in by the reviewer
+        "true_label": None,  # filled in by RecordReviewFunction from the reviewer's answer
     }
 
 
@@ -88,14 +96,46 @@ def send_to_review(
     return copy, sidecar
 
 
+def deadline(sent_at: str, timeout_seconds: Any) -> int:
+    """When the review expires, in epoch seconds (the table's TTL attribute too)."""
+    if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)):
+        raise InvalidEventField(f"'timeout_seconds' must be a number, got {timeout_seconds!r}")
+    try:
+        start = datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidEventField(f"'sent_at' is not an ISO 8601 time: {sent_at!r}") from None
+    return int(start.timestamp() + timeout_seconds)
+
+
+def rejected_label_text(rejected: Any) -> str | None:
+    """Why the previous answer was sent back: the caught UnknownReviewLabel's message (its
+    ``Cause`` is the Lambda error document: errorType, errorMessage, stackTrace)."""
+    if not isinstance(rejected, dict):
+        return None
+    cause = rejected.get("Cause")
+    try:
+        message = json.loads(cause).get("errorMessage") if isinstance(cause, str) else None
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or cause or rejected.get("Error") or "") or None
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: SendToReviewInput, context: LambdaContext) -> SendToReviewOutput:
-    record = review_record(event, MODEL_VERSION)
+def lambda_handler(event: SendToReviewInput, context: LambdaContext) -> dict:
+    record = review_record(event, model_version(ssm))
+    sent_at = require_str(event, "sent_at")
     copy, sidecar = send_to_review(s3, record, REVIEW_PREFIX)
+    pending = pending_review(
+        record, task_token=require_str(event, "task_token"), sent_at=sent_at,
+        expires_at=deadline(sent_at, event.get("timeout_seconds")),
+        review_execution_arn=require_str(event, "review_execution_arn"), review_copy=copy,
+        rejected_label=rejected_label_text(event.get("rejected_label")))
+    dynamodb.put_item(TableName=REVIEWS_TABLE, Item=to_item(pending))
     metrics.add_dimension(name="PredictedLabel", value=record["label"])
     metrics.add_metric(name="ImagesSentToReview", unit=MetricUnit.Count, value=1)
     logger.info("image sent to review", extra={"image": record["image"], "review_key": copy.key,
-                                               "sidecar": sidecar.key})
-    return event["result"]
+                                               "sidecar": sidecar.key,
+                                               "review_id": pending["review_id"]})
+    return {"review_id": pending["review_id"], "review_copy": copy.uri}

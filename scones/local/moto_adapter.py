@@ -567,7 +567,9 @@ def pattern_matches(pattern: str, event: dict) -> bool:
 def rule_targets(deliver: Callable[[str, dict, str], None]) -> list:
     """moto matches rules (its pattern engine is used as it is) but delivers only to SQS,
     logs and buses. For state machine, topic and function targets ``deliver(rule_name,
-    target, input_text)`` is called with the input EventBridge builds. Test:
+    target, input_text)`` is called with the input EventBridge builds (the target's constant
+    ``Input``, else the event through its InputTransformer). Scheduled rules match no event.
+    Test:
     tests/integration/test_batch_upload_trigger.py (the upload and alert rules' targets),
     tests/integration/test_batch_state_machine.py (the batch's alerts)."""
     import copy
@@ -577,11 +579,15 @@ def rule_targets(deliver: Callable[[str, dict, str], None]) -> list:
     send, input_for = Rule.send_to_targets, transform_input
 
     def send_to_targets(rule, event, transform_input: bool = True) -> None:  # noqa: F811
-        if not rule.event_pattern.matches_event(event):
+        # a scheduled rule has no pattern and takes no event (moto matches it to every one)
+        if rule.scheduled_expression or not rule.event_pattern.matches_event(event):
             return
         ours = [t for t in rule.targets if t["Arn"].split(":")[2] in ("states", "sns", "lambda")]
         for target in ours:
-            deliver(rule.name, target, input_for(event, target.get("InputTransformer"), rule.name))
+            text = target.get("Input")  # a constant input replaces the event
+            if text is None:
+                text = input_for(event, target.get("InputTransformer"), rule.name)
+            deliver(rule.name, target, text)
         native = copy.copy(rule)
         native.targets = [t for t in rule.targets if t not in ours]
         send(native, event, transform_input)

@@ -41,7 +41,10 @@ FUNCTION_ENV = {
     "MAX_IMAGE_PIXELS": "25000000",
     "INLINE_IMAGE_MAX_BYTES": "150000",
     "REVIEW_PREFIX": "review/",
-    "MODEL_VERSION": "v1",
+    "MODEL_VERSION_PARAMETER": "/scones/model-version",
+    "REVIEWS_TABLE": "reviews",
+    "LABELS_PREFIX": "labels/",
+    "RETRAIN_AFTER_LABELS": "100",
     "RESULTS_TABLE": "results",
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
 }

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from scones.cli import main
+from scones_domain.review import review_id
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +20,10 @@ EVENT_FUNCTIONS = {  # events/<stem>.json -> the function it is written for
     "filter_low_confidence": "FilterLowConfidenceFunction",
     "record_result": "RecordResultFunction",
     "send_to_review": "SendToReviewFunction",
+    "record_review": "RecordReviewFunction",
 }  # not here: workflow_input / batch_input (state machine inputs), batch_summary (needs the
-#    Distributed Map's result manifest in the bucket)
+#    Distributed Map's result manifest in the bucket), the retraining functions (need a
+#    deployed endpoint and a training job's artifact: tests/integration/test_retraining.py)
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -119,7 +122,13 @@ def test_scones_invoke_runs_each_shipped_event(capsys, repo_root, brightness_mod
     elif function == "FilterLowConfidenceFunction":
         event = json.loads(event_path.read_text())
         assert response["label"] == event["label"] and response["threshold"] == 0.93
-    else:  # RecordResult and SendToReview pass the state's result on unchanged
+    elif function == "SendToReviewFunction":  # the pending review, keyed by the image
+        result = json.loads(event_path.read_text())["result"]
+        assert response["review_copy"].endswith(f"/review/{result['key']}")
+        assert response["review_id"] == review_id(result["bucket"], result["key"])
+    elif function == "RecordReviewFunction":  # the reviewer's label, the first one counted
+        assert response == {"label": "motorcycle", "new_labels": 1, "retrain": False}
+    else:  # RecordResult passes the state's result on unchanged
         assert response == json.loads(event_path.read_text())["result"]
 
 

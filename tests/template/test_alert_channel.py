@@ -163,7 +163,8 @@ def test_the_topic_policy_names_every_publisher(resources):
     assert alarms_statement["Action"] == "sns:Publish"
     named = alarms_statement["Condition"]["ArnEquals"]["aws:SourceArn"]
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
-    monitoring = {n: a for n, a in alarms.items() if n != "OperationsDeadLetterQueueAlarm"}
+    monitoring = {n: a for n, a in alarms.items()
+                  if n not in ("OperationsDeadLetterQueueAlarm", "EndpointErrorsAlarm")}
     assert sorted(a["Fn::GetAtt"][0] for a in named) == sorted(monitoring)
     for name, alarm in monitoring.items():
         assert alarm["Condition"] == "MonitoringEnabled", name
@@ -173,6 +174,11 @@ def test_the_topic_policy_names_every_publisher(resources):
     assert dead_letter["Action"] == "sns:Publish"
     assert dead_letter["Condition"] == {"ArnEquals": {"aws:SourceArn": {
         "Fn::GetAtt": ["OperationsDeadLetterQueueAlarm", "Arn"]}}}
+    # AND, always, for the endpoint's errors alarm (the promotion's rollback alarm)
+    (endpoint,) = [s for s in statements if s.get("Sid") == "EndpointErrorsAlarmPublishes"]
+    assert endpoint["Action"] == "sns:Publish"
+    assert endpoint["Condition"] == {"ArnEquals": {"aws:SourceArn": {
+        "Fn::GetAtt": ["EndpointErrorsAlarm", "Arn"]}}}
 
 
 def test_a_dead_letter_raises_an_alert_without_monitoring(resources):
@@ -219,7 +225,9 @@ def test_every_dead_letter_goes_to_the_one_queue_which_admits_each_source(resour
     # e-mail subscription all use OperationsDeadLetterQueue
     places = {path.split("/")[1] for path, _ in references}
     assert places == {"ImageUploadedRule", "WorkflowFailedRule", "MonitorCapturesFunction",
-                      "AlertMessageFunctionAsyncInvokeConfig", "AlertEmailSubscription"}
+                      "AlertMessageFunctionAsyncInvokeConfig", "AlertEmailSubscription",
+                      "RetrainingStateMachine", "ModelDriftRetrainingRule",
+                      "ModelPackageApprovedRule"}
     assert all(value == DLQ for _, value in references), references
     # AND its policy admits exactly those EventBridge/SNS sources (the schedule rule SAM makes
     # only with monitoring on)
@@ -230,10 +238,15 @@ def test_every_dead_letter_goes_to_the_one_queue_which_admits_each_source(resour
     text = json.dumps(sources)
     for source in ("ImageUploadedRule", "WorkflowFailedRule", "AlertTopic"):
         assert f'"{source}"' in text, source
-    (monitor,) = [s for s in sources if "Fn::If" in s]
-    assert monitor["Fn::If"] == ["MonitoringEnabled",
-                                 {"Fn::GetAtt": ["MonitorCapturesFunctionSchedule", "Arn"]},
-                                 {"Ref": "AWS::NoValue"}]
+    assert {"Fn::GetAtt": ["RetrainingStateMachineSchedule", "Arn"]} in sources
+    conditional = [s["Fn::If"] for s in sources if "Fn::If" in s]
+    assert conditional == [
+        ["MonitoringEnabled", {"Fn::GetAtt": ["MonitorCapturesFunctionSchedule", "Arn"]},
+         {"Ref": "AWS::NoValue"}],
+        ["MonitoringEnabled", {"Fn::GetAtt": ["ModelDriftRetrainingRule", "Arn"]},
+         {"Ref": "AWS::NoValue"}],
+        ["ManualApproval", {"Fn::GetAtt": ["ModelPackageApprovedRule", "Arn"]},
+         {"Ref": "AWS::NoValue"}]]
 
 
 def test_outputs_name_the_shared_channel(template):

@@ -10,7 +10,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "tools/asl-validator/validate_asl.py"
-MACHINES = {"ImageClassificationStateMachine", "BatchClassificationStateMachine"}
+MACHINES = {"ImageClassificationStateMachine", "BatchClassificationStateMachine",
+            "ReviewStateMachine", "RetrainingStateMachine"}
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,8 @@ def rules(app):
     return {logical_id: Rule(client.describe_rule(Name=name)["EventPattern"],
                              client.list_targets_by_rule(Rule=name)["Targets"])
             for logical_id, name in app.resources.items()
-            if app.template["Resources"][logical_id]["Type"] == "AWS::Events::Rule"}
+            if app.template["Resources"][logical_id]["Type"] == "AWS::Events::Rule"
+            and "EventPattern" in app.template["Resources"][logical_id]["Properties"]}
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,13 @@ PARSERS = {
 
 # Events whose parser is the function's own, in its app.py, not scones_domain's: parse_result
 # (RecordResultFunction), review_record (SendToReviewFunction), summarize_map_run
-# (BatchSummaryFunction), alert_message (AlertMessageFunction); and the batch state machine's
+# (BatchSummaryFunction), alert_message (AlertMessageFunction), parse_review
+# (RecordReviewFunction), the retraining functions' handlers; and the batch state machine's
 # input.
 PARSED_BY_THEIR_FUNCTION = {"record_result.json", "send_to_review.json", "batch_summary.json",
-                            "alert_message.json"}
+                            "alert_message.json", "record_review.json",
+                            "prepare_retraining.json", "register_challenger.json",
+                            "promote_challenger.json"}
 BATCH_INPUT = "batch_input.json"
 
 

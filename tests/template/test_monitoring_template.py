@@ -57,7 +57,7 @@ def _period(template, value) -> int:
 
 
 # Alarms that are not monitoring's: always on (tests/template/test_alert_channel.py)
-OPERATIONS_ALARMS = {"OperationsDeadLetterQueueAlarm"}
+OPERATIONS_ALARMS = {"OperationsDeadLetterQueueAlarm", "EndpointErrorsAlarm"}
 
 
 def model_alarms(template) -> dict[str, dict]:

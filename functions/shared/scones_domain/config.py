@@ -51,3 +51,26 @@ def env_labels(name: str) -> tuple[str, ...]:
     if len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels):
         raise MissingConfiguration(f"{name} must list at least two distinct comma-separated labels")
     return labels
+
+
+MODEL_VERSION_MAX_AGE_SECONDS = 60
+_model_versions: dict[str, tuple[object, float, str]] = {}  # name -> (client, read at, value)
+
+
+def model_version(ssm) -> str:
+    """The version results are recorded under: the SSM parameter that MODEL_VERSION_PARAMETER
+    names (the retraining workflow's promotion writes it), read through ``ssm`` (the function's
+    client) at most once every MODEL_VERSION_MAX_AGE_SECONDS per execution environment, so a
+    promotion reaches every function within a minute."""
+    import time
+
+    name = env_str("MODEL_VERSION_PARAMETER")
+    now = time.monotonic()
+    cached = _model_versions.get(name)
+    if cached and cached[0] is ssm and now - cached[1] < MODEL_VERSION_MAX_AGE_SECONDS:
+        return cached[2]
+    value = ssm.get_parameter(Name=name)["Parameter"]["Value"].strip()
+    if not value:
+        raise MissingConfiguration(f"SSM parameter {name} holds no model version")
+    _model_versions[name] = (ssm, now, value)
+    return value

@@ -8,7 +8,21 @@
       -> FilterLowConfidence -> FilterLowConfidenceOutput (the final output)
            -> RecordResult (RecordResultInput) -> FilterLowConfidenceOutput
          or THRESHOLD_CONFIDENCE_NOT_MET caught into ``$.error``: BelowThresholdResult
-           -> SendToReview (SendToReviewInput) -> BelowThresholdResult -> Fail
+           -> StartReview (starts ReviewInput) -> Fail
+
+``statemachine/review.asl.json``::
+
+    ReviewInput -> SendToReview (SendToReviewInput; waits for ReviewAnswer)
+      -> RecordReview (RecordReviewInput) -> RecordReviewOutput
+      -> StartRetraining (when RecordReviewOutput.retrain) -> Succeed
+    or States.Timeout -> RecordReview (outcome expired) -> Fail REVIEW_TIMED_OUT
+
+``statemachine/retraining.asl.json``::
+
+    RetrainingTrigger -> PrepareRetraining (PrepareRetrainingInput) -> PrepareRetrainingOutput
+      -> TrainChallenger (createTrainingJob.sync) -> RegisterChallenger (RegisterChallengerInput)
+      -> RegisterChallengerOutput -> PromoteChallenger (PromoteChallengerInput)
+      -> PromoteChallengerOutput -> describeEndpoint until InService -> ssm:PutParameter
 
 ``statemachine/batch_classification.asl.json``::
 
@@ -132,12 +146,47 @@ class RecordResultInput(TypedDict):
 RecordResultOutput = FilterLowConfidenceOutput  # passed on unchanged
 
 
-class SendToReviewInput(TypedDict):
+class ReviewInput(TypedDict):
+    """The review workflow's input, as the classification workflow's StartReview starts it."""
+
     result: BelowThresholdResult
     execution_arn: str
 
 
-SendToReviewOutput = BelowThresholdResult  # passed on unchanged: the execution still fails
+class SendToReviewInput(TypedDict):
+    result: BelowThresholdResult
+    execution_arn: str
+    review_execution_arn: str
+    task_token: str  # $$.Task.Token: the reviewer's answer resumes the execution with it
+    timeout_seconds: int
+    sent_at: str  # $$.State.EnteredTime
+    rejected_label: StateError | None  # a previous answer sent back (UnknownReviewLabel)
+
+
+class SendToReviewOutput(TypedDict):
+    review_id: str  # SHA-256 of bucket/key: the review execution's name and the table key
+    review_copy: str
+
+
+class ReviewAnswer(TypedDict):
+    """What a reviewer sends with the task token (SendTaskSuccess output)."""
+
+    label: str
+    reviewer: str
+
+
+class RecordReviewInput(TypedDict):
+    outcome: Literal["labeled", "expired"]
+    result: BelowThresholdResult
+    review: NotRequired[ReviewAnswer]
+    review_execution_arn: str
+    recorded_at: str
+
+
+class RecordReviewOutput(TypedDict):
+    label: str | None
+    new_labels: int  # labels recorded since the last training
+    retrain: bool  # this label is a RetrainAfterLabels-th one: start a retraining
 
 
 class ReviewRecord(TypedDict):
@@ -155,6 +204,67 @@ class ReviewRecord(TypedDict):
     execution_arn: str
     content_type: str | None
     true_label: str | None  # filled in by the reviewer
+
+
+# --------------------------------------------------------------------------- retraining
+
+
+class PrepareRetrainingInput(TypedDict):
+    trigger: dict[str, Any]  # {"trigger": "schedule"|"labels"|"drift"} or {"model_package_arn"}
+    execution_name: str
+    started_at: str
+
+
+class Champion(TypedDict):
+    endpoint_name: str
+    endpoint_config_name: str
+    model_name: str
+    model_data_url: str
+
+
+class PrepareRetrainingOutput(TypedDict):
+    action: Literal["train", "promote", "skip"]
+    reason: str
+    trigger: str
+    new_labels: int
+    champion: NotRequired[Champion]
+    training_job: NotRequired[dict[str, Any]]  # the CreateTrainingJob request
+    model_package_arn: NotRequired[str]
+
+
+class TrainingResult(TypedDict):
+    training_job_name: str
+    model_data_url: str
+
+
+class RegisterChallengerInput(TypedDict):
+    trigger: str
+    champion: Champion
+    training: TrainingResult
+
+
+class RegisterChallengerOutput(TypedDict):
+    model_package_arn: str
+    approval_status: Literal["Approved", "PendingManualApproval", "Rejected"]
+    promoted: bool
+    reason: str
+    model_version: str
+    champion: dict[str, Any] | None  # metrics on the evaluation set
+    challenger: dict[str, Any]
+    shadow: dict[str, Any] | None
+
+
+class PromoteChallengerInput(TypedDict):
+    model_package_arn: str
+    execution_name: str
+
+
+class PromoteChallengerOutput(TypedDict):
+    endpoint_name: str
+    endpoint_config_name: str
+    previous_endpoint_config_name: str
+    model_name: str
+    model_version: str
 
 
 # --------------------------------------------------------------------------- batch

@@ -124,6 +124,29 @@ class InvalidModelMetrics(WorkflowError):
     count below 1, a share outside [0, 1], fewer than two class labels)."""
 
 
+# --- human review and retraining
+
+
+class UnknownReviewLabel(WorkflowError):
+    """A reviewer's label is not one of the model's class labels; the review asks again."""
+
+
+class ReviewNotFound(WorkflowError):
+    """No pending review has this id (answered already, or never sent)."""
+
+
+class ReviewExpired(WorkflowError):
+    """The review's task token is no longer valid: its deadline passed or it was answered."""
+
+
+class ChallengeNotFound(WorkflowError):
+    """The training job's artifact holds no challenge.json (not trained by model.pipeline)."""
+
+
+class ModelPackageNotApproved(WorkflowError):
+    """Promotion was asked for a model package whose approval status is not Approved."""
+
+
 # --- the workflow's verdict
 
 
