@@ -121,7 +121,7 @@ def check_reviewed(folder: str | os.PathLike) -> list[str]:
                 f"{root / name}: {name!r} is not a class name (letters, digits, '_' and '-', "
                 "starting with a letter or digit)")
     reviewed = [name for name in classes if any(
-        p.suffix.lower() in IMAGE_SUFFIXES for p in (root / name).iterdir())]
+        p.suffix.lower() in IMAGE_SUFFIXES for p in (root / name).rglob("*"))]
     if not reviewed:
         raise EmptyReviewedLabelsError(f"{root} holds no reviewed image (expected "
                                        f"{root}/<class>/<image>)")

@@ -120,8 +120,11 @@ def _read_image_folder(root: Path, labels: list[str] | None) -> Samples:
         raise EmptyClassError(f"{root} has no class subdirectories")
     paths, targets = [], []
     for index, name in enumerate(names):
+        # at any depth below the class folder, as torchvision's ImageFolder reads it: reviewed
+        # images keep their S3 key under labels/<class>/
         files = sorted(
-            f for f in (root / name).glob("*") if f.suffix.lower() in IMAGE_SUFFIXES
+            f for f in (root / name).rglob("*") if f.is_file()
+            and f.suffix.lower() in IMAGE_SUFFIXES
         ) if (root / name).is_dir() else []
         if not files:
             raise EmptyClassError(f"class {name!r} has no images in {root / name}")

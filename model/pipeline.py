@@ -129,15 +129,20 @@ def sagemaker_main(argv: list[str] | None = None) -> int:
                             default=os.environ.get(f"SM_CHANNEL_{channel.upper()}"))
     parser.add_argument("--threshold", type=probability, default=DEFAULT_THRESHOLD)
     for name, value in asdict(TrainConfig()).items():
+        # --batch-size, or --batch_size as SageMaker passes a hyperparameter named batch_size
+        flags = sorted({f"--{name.replace('_', '-')}", f"--{name}"})
         if isinstance(value, list):
-            parser.add_argument(f"--{name.replace('_', '-')}", type=int, nargs="+", default=value)
+            parser.add_argument(*flags, dest=name, type=_ints, nargs="+", default=value)
         elif isinstance(value, bool):
-            parser.add_argument(f"--{name.replace('_', '-')}", type=_bool, default=value)
+            parser.add_argument(*flags, dest=name, type=_bool, default=value)
         else:
-            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+            parser.add_argument(*flags, dest=name, type=type(value), default=value)
     parser.add_argument("--from-scratch", type=_bool, default=False,
                         help="the from-scratch recipe (FROM_SCRATCH) under the arguments given")
     args = parser.parse_args(argv)
+    for name, value in vars(args).items():  # --widths 8 8 16, or SageMaker's --widths [8, 8, 16]
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            setattr(args, name, [number for part in value for number in part])
     if not args.train:
         parser.error("--train (or SM_CHANNEL_TRAIN) is required")
     defaults = asdict(TrainConfig())
@@ -155,6 +160,19 @@ def sagemaker_main(argv: list[str] | None = None) -> int:
                       threshold=args.threshold, sagemaker_layout=True)
     print(json.dumps(summary["challenge"], indent=2))
     return 0
+
+
+def _ints(text: str) -> list[int]:
+    """One integer, or a JSON list of them: SageMaker passes a list hyperparameter as its
+    JSON text (``[8, 8, 16]``)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer or a list of them: {text!r}") from None
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise argparse.ArgumentTypeError(f"not an integer or a list of them: {text!r}")
+    return values
 
 
 def _bool(text: str) -> bool:

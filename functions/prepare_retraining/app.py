@@ -22,7 +22,7 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from scones_domain.config import env_int, env_probability, env_str
+from scones_domain.config import env_int, env_json_object, env_probability, env_str
 from scones_domain.contracts import PrepareRetrainingInput, PrepareRetrainingOutput
 from scones_domain.events import require_mapping, require_str
 from scones_domain.retraining import champion_of, training_job_name, training_job_request
@@ -46,6 +46,7 @@ SAGEMAKER_ROLE_ARN = env_str("SAGEMAKER_ROLE_ARN")
 # the endpoint's data capture (the template's CaptureS3Uri): empty skips the shadow check
 CAPTURE_S3_URI = os.environ.get("CAPTURE_S3_URI", "").strip() or None
 CONFIDENCE_THRESHOLD = env_probability("CONFIDENCE_THRESHOLD")
+TRAINING_HYPERPARAMETERS = env_json_object("TRAINING_HYPERPARAMETERS")
 
 sagemaker = boto3.client("sagemaker")
 dynamodb = boto3.client("dynamodb")
@@ -109,7 +110,7 @@ def lambda_handler(event: PrepareRetrainingInput, context: LambdaContext
         source_uri=f"s3://{IMAGE_BUCKET}/{TRAINING_SOURCE_KEY}",
         channels=channels(champion["model_data_url"], CAPTURE_S3_URI),
         output_uri=f"s3://{IMAGE_BUCKET}/{MODELS_PREFIX}",
-        hyperparameters={"threshold": CONFIDENCE_THRESHOLD},
+        hyperparameters={**TRAINING_HYPERPARAMETERS, "threshold": CONFIDENCE_THRESHOLD},
         max_runtime_seconds=TRAINING_MAX_RUNTIME_SECONDS)
     reset_counter(dynamodb, new_labels)
     logger.info("training a challenger", extra={"training_job": name, "trigger": kind,

@@ -470,6 +470,20 @@ def start_execution_task() -> list:
             mock.patch.object(cls, "_eval_service_task", eval_service_task)]
 
 
+def execution_names() -> list:
+    """StartExecution without a name gets a UUID on AWS; moto names the execution ``None``
+    (``$$.Execution.Name`` is then null, a second one collides). Named with a UUID. Test:
+    tests/integration/test_retraining.py (a retraining started with its input only)."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self, state_machine_arn, name=None, *args, **kwargs):
+        return start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    return [mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution)]
+
+
 def status_change_events(on_end: Callable[[dict], None]) -> list:
     """moto's Step Functions emits no "Execution Status Change" events; ``on_end`` gets, for
     each execution that ends, the event AWS sends to EventBridge (status, error, cause,
@@ -595,11 +609,194 @@ def rule_targets(deliver: Callable[[str, dict, str], None]) -> list:
     return [mock.patch.object(Rule, "send_to_targets", send_to_targets)]
 
 
+# --------------------------------------------------------------------------- SageMaker
+
+
+def _json_ready(value: Any) -> Any:
+    """DescribeTrainingJob as a state's output: times as epoch milliseconds, as Step Functions
+    gives them."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+TRAINING_DONE = ("Completed", "Failed", "Stopped")
+
+
+def training_jobs(run_job: Callable[[dict], str]) -> list:
+    """moto accepts CreateTrainingJob and reports the job Completed at once, training nothing,
+    and its interpreter has no SageMaker integration (``sagemaker:createTrainingJob.sync``
+    fails). Here a created job runs ``run_job(request) -> model data S3 URI`` in a thread:
+    InProgress until it returns, then Completed with those ModelArtifacts, or Failed with the
+    error as FailureReason. The ``sagemaker`` integration calls the API as the state names it;
+    ``.sync`` ends the task when the job ends, with DescribeTrainingJob's output, or fails it
+    with States.TaskFailed and the description as the cause, as on AWS. Test:
+    tests/integration/test_retraining.py."""
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    create = SageMakerModelBackend.create_training_job
+
+    def create_training_job(backend, training_job_name, *args, **kwargs):
+        job = create(backend, training_job_name, *args, **kwargs)
+        job.training_job_status, job.secondary_status = "InProgress", "Training"
+        request = {"TrainingJobName": training_job_name,
+                   "HyperParameters": dict(job.hyper_parameters or {}),
+                   "AlgorithmSpecification": job.algorithm_specification,
+                   "InputDataConfig": job.input_data_config,
+                   "OutputDataConfig": job.output_data_config}
+
+        def work() -> None:
+            try:
+                job.model_artifacts = {"S3ModelArtifacts": run_job(request)}
+                job.training_job_status = job.secondary_status = "Completed"
+            except Exception as exc:  # the job's failure, as SageMaker reports it
+                job.failure_reason = f"{type(exc).__name__}: {exc}"[:1024]
+                job.training_job_status = job.secondary_status = "Failed"
+
+        threading.Thread(target=work, name=f"training-job-{training_job_name}",
+                         daemon=True).start()
+        return job
+
+    class SageMakerIntegration(StateTaskServiceCallback):
+        def __init__(self):
+            # moto's callback base needs the task-token endpoint for .sync too (it interrupts
+            # it when the task ends), so that pattern is declared as well
+            super().__init__(supported_integration_patterns={ResourceCondition.Sync,
+                                                             ResourceCondition.WaitForTaskToken})
+
+        def _get_supported_parameters(self):
+            """createTrainingJob takes what the API does; no other action is adapted."""
+            if self.resource.api_action.lower() != "createtrainingjob":
+                return None
+            import botocore.session
+
+            operation = botocore.session.get_session().get_service_model(
+                "sagemaker").operation_model("CreateTrainingJob")
+            return set(operation.input_shape.members)
+
+        def _client(self, resource_runtime_part, state_credentials):
+            return boto_client_for(region=resource_runtime_part.region, service="sagemaker",
+                                   state_credentials=state_credentials)
+
+        def _eval_service_task(self, env, resource_runtime_part, normalised_parameters,
+                               state_credentials):
+            client = self._client(resource_runtime_part, state_credentials)
+            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+            response.pop("ResponseMetadata", None)
+            env.stack.append(_json_ready(response))
+
+        def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters,
+                                 state_credentials):
+            env.stack.pop()
+            name = normalised_parameters["TrainingJobName"]
+            client = self._client(resource_runtime_part, state_credentials)
+
+            def resolve():
+                job = client.describe_training_job(TrainingJobName=name)
+                job.pop("ResponseMetadata", None)
+                if job["TrainingJobStatus"] not in TRAINING_DONE:
+                    return None
+                job = _json_ready(job)
+                if job["TrainingJobStatus"] == "Completed":
+                    return job
+                raise FailureEventException(FailureEvent(
+                    env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                        error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                        cause=json.dumps(job)))))
+
+            return resolve
+
+    service_for = state_task_factory.state_task_service_for
+
+    def state_task_service_for(service_name: str):
+        return SageMakerIntegration() if service_name == "sagemaker" else service_for(service_name)
+
+    return [mock.patch.object(SageMakerModelBackend, "create_training_job", create_training_job),
+            mock.patch.object(state_task_factory, "state_task_service_for",
+                              state_task_service_for)]
+
+
+def endpoint_updates(swap: Callable[[str, str], None]) -> list:
+    """moto 5.2.5 has no UpdateEndpoint. Added: ``swap(endpoint_name, model_data_url)`` makes
+    the local endpoint serve the new config's model, then the endpoint is InService on the new
+    config (a local swap is one step; AWS shows Updating first). When ``swap`` raises, the
+    endpoint stays on its config with the error as FailureReason: a blue/green update that
+    rolled back. Test: tests/integration/test_retraining.py."""
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def update_endpoint(backend, endpoint_name: str, endpoint_config_name: str) -> str:
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
+        try:
+            config = backend.describe_endpoint_config(endpoint_config_name)
+        except KeyError:
+            raise ValidationError(message=f"Could not find endpoint configuration "
+                                          f"'{endpoint_config_name}'.") from None
+        model = backend.describe_model(config["ProductionVariants"][0]["ModelName"])
+        container = model.primary_container or model.containers[0]
+        try:
+            swap(endpoint_name, container["ModelDataUrl"])
+        except Exception as exc:  # the new fleet failed: the endpoint keeps its config
+            endpoint.failure_reason = f"update rolled back: {exc}"[:1024]
+            return endpoint.arn
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(
+            config["ProductionVariants"])
+        endpoint.data_capture_config = config["DataCaptureConfig"]
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = utcnow()
+        return endpoint.arn
+
+    def respond(self) -> ActionResult:
+        return ActionResult({"EndpointArn": self.sagemaker_backend.update_endpoint(
+            self._get_param("EndpointName"), self._get_param("EndpointConfigName"))})
+
+    return [mock.patch.object(SageMakerModelBackend, "update_endpoint", update_endpoint,
+                              create=True),
+            mock.patch.object(SageMakerResponse, "update_endpoint", respond, create=True)]
+
+
 def all_patches(run_function: Callable[[str, Any], tuple[bool, Any]],
                 on_execution_end: Callable[[dict], None],
-                deliver: Callable[[str, dict, str], None]) -> list:
+                deliver: Callable[[str, dict, str], None],
+                run_training_job: Callable[[dict], str],
+                swap_endpoint_model: Callable[[str, str], None]) -> list:
     """Every patch the local runtime starts with its moto mock."""
     check_moto()
     return [*lambda_invoke(run_function), *parse_once(), *consistent_execution_end(),
-            *result_writer_files(), *start_execution_task(),
-            *status_change_events(on_execution_end), *rule_targets(deliver)]
+            *result_writer_files(), *start_execution_task(), *execution_names(),
+            *status_change_events(on_execution_end), *rule_targets(deliver),
+            *training_jobs(run_training_job), *endpoint_updates(swap_endpoint_model)]

@@ -7,6 +7,7 @@ keeps the two equal); the CLI, the model's metrics and the monitoring use it as 
 
 from __future__ import annotations
 
+import json
 import os
 
 from scones_domain.errors import MissingConfiguration
@@ -43,6 +44,17 @@ def env_probability(name: str) -> float:
         value = -1.0
     if not 0.0 <= value <= 1.0:
         raise MissingConfiguration(f"{name}={text!r} is not a number between 0 and 1")
+    return value
+
+
+def env_json_object(name: str) -> dict:
+    text = env_str(name)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise MissingConfiguration(f"{name}={text!r} is not a JSON object")
     return value
 
 
