@@ -179,16 +179,18 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_command(args: argparse.Namespace) -> int:
+def _startup_errors() -> tuple[type[Exception], ...]:
+    """What `scones run` reports as a usage error (exit 2): a bad path, a missing model or one
+    that is no model. Called by its ``except`` only when an error is raised, so a run on a warm
+    stack never imports the endpoint's module."""
     from scones.serving.endpoint import ArtifactError
-    from scones.workflow.runner import (
-        ImagePathError,
-        ModelNotFoundError,
-        exit_code,
-        format_summary,
-        format_table,
-        run_workflow,
-    )
+    from scones.workflow.runner import ImagePathError, ModelNotFoundError
+
+    return ImagePathError, ModelNotFoundError, ArtifactError
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from scones.workflow.runner import exit_code, format_summary, format_table, run_workflow
 
     if args.batch:
         if args.paths:
@@ -200,7 +202,7 @@ def run_command(args: argparse.Namespace) -> int:
         outcome = run_workflow(args.paths, model=args.model, threshold=args.threshold,
                                capture=args.capture, concurrency=args.concurrency,
                                lambda_log=args.lambda_log, use_running=True)
-    except (ImagePathError, ModelNotFoundError, ArtifactError) as exc:
+    except _startup_errors() as exc:
         return _fail(str(exc))
     human = sys.stderr if args.json_out == STDOUT else sys.stdout
     print(format_table(outcome.records), file=human)
@@ -327,8 +329,8 @@ def invoke_command(args: argparse.Namespace) -> int:
 
 def _invoke_on_running_stack(args: argparse.Namespace, event) -> int | None:
     """`scones invoke` against the stack `scones up` serves, if one answers; else None."""
+    from scones.local.client import RemoteStack
     from scones.local.server import StackNotRunningError, read_state
-    from scones.local.stack import RemoteStack
 
     try:
         stack = RemoteStack(read_state())

@@ -21,16 +21,15 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from scones.local.stack import (
-    ExecutionResult,
-    ExecutionTimeoutError,
-    LocalStack,
-    Stack,
-)
-from scones.serving.endpoint import DEFAULT_ENDPOINT_NAME, EndpointServer, start_endpoint
+from scones.local.client import ExecutionTimeoutError, Stack
 from scones_domain.arguments import write_output
+
+if TYPE_CHECKING:  # the endpoint and the in-process stack: imported where they start
+    from scones.local.client import ExecutionResult
+    from scones.local.stack import LocalStack
+    from scones.serving.endpoint import EndpointServer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
@@ -117,7 +116,7 @@ def local_runtime(
     *,
     capture: str | None = str(DEFAULT_CAPTURE_DIR),
     threshold: float | None = None,
-    endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+    endpoint_name: str | None = None,
     bucket: str | None = None,
     lambda_log: str | Path | None = None,
     parameters: dict[str, Any] | None = None,
@@ -125,8 +124,13 @@ def local_runtime(
 ) -> Iterator[tuple[EndpointServer, LocalStack]]:
     """The endpoint and the stack, wired together; both stopped (capture drained) on exit.
 
-    ``parameters``: more template parameter overrides (e.g. ModelVersion for `--batch`).
+    ``parameters``: more template parameter overrides (e.g. ModelVersion for `--batch`);
+    ``endpoint_name``: default the endpoint's (the template's ``EndpointName``).
     """
+    from scones.local.stack import LocalStack
+    from scones.serving.endpoint import DEFAULT_ENDPOINT_NAME, start_endpoint
+
+    endpoint_name = endpoint_name or DEFAULT_ENDPOINT_NAME
     quiet_interpreter_logs()
     server = start_endpoint(require_model(model), endpoint_name=endpoint_name, capture=capture,
                             port=endpoint_port)
@@ -311,8 +315,8 @@ def run_workflow(
     stack (its model, threshold and capture) instead of a fresh one."""
     images = find_images(paths)
     if use_running:
+        from scones.local.client import RemoteStack
         from scones.local.server import StackNotRunningError, read_state
-        from scones.local.stack import RemoteStack
 
         try:
             state = read_state()

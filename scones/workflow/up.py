@@ -138,8 +138,8 @@ def down_command(args: argparse.Namespace) -> int:
 
 
 def logs_command(args: argparse.Namespace) -> int:
+    from scones.local.client import RemoteStack
     from scones.local.server import StackNotRunningError, read_state
-    from scones.local.stack import RemoteStack
 
     try:
         stack = RemoteStack(read_state(args.state_file))
