@@ -27,7 +27,8 @@ What ``load_handler`` does:
 * runs the handler with a Lambda-like context (function name, ARN, memory, request id,
   remaining time) and converts an exception into the AWS Python runtime's error payload,
   ``errorType`` being the exception's class name (what Step Functions matches in
-  Retry/Catch).
+  Retry/Catch), and writes the runtime's ``[ERROR] <errorType>: <errorMessage>`` line to the
+  function's stdout (its log).
 
 Thread safety: other threads (moto's interpreter, botocore) never see a function's variables,
 and the process environment is never changed under them. Imports and invocations still hold one
@@ -239,10 +240,21 @@ class LocalFunction:
                     payload, failed = json.loads(json.dumps(response)), False
                 except (TypeError, ValueError) as exc:
                     payload, failed = marshal_error_payload(exc, request_id), True
+            if failed:  # in the function's log, as the runtime writes it there
+                print(error_log_line(payload), flush=True)
         duration_ms = (time.perf_counter() - started) * 1000
         return InvokeResult(
             payload=payload, failed=failed, request_id=request_id, duration_ms=duration_ms
         )
+
+
+def error_log_line(payload: dict[str, Any]) -> str:
+    """The line the AWS Python runtime writes to the function's log for a failed invocation
+    (text log format): ``[ERROR] <errorType>: <errorMessage>``, on one line here (Lambda
+    follows it with the traceback, which the error payload carries)."""
+    line = f"[ERROR] {payload['errorType']}"
+    message = " ".join(str(payload.get("errorMessage") or "").split())
+    return f"{line}: {message}" if message else line
 
 
 def marshal_error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:

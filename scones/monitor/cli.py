@@ -3,7 +3,10 @@
     scones monitor --captures DIR|s3://bucket/prefix --out OUTDIR [--threshold T]
                    [--labels bicycle motorcycle] [--baseline baseline.json|model.tar.gz]
                    [--since 2026-11-27T03:00:00Z|2h] [--until ...] [--window-minutes N]
-                   [--json PATH|-] [--fail-on drift] [--reviewed-labels PATH]
+                   [--json PATH|-] [--fail-on drift] [--reviewed-labels PATH] [--logs PATH]
+
+Rejected requests (4xx) by reason come from the functions' logs: those of the running
+``scones up`` stack when the captures are its own, or saved logs given with ``--logs``.
 
 Exit status: 0 report written; 1 no inference in the captures (the report is still written),
 or reading them failed; 2 usage error; 3 with ``--fail-on drift``, the drift check failed.
@@ -75,6 +78,11 @@ def register(subparsers) -> None:
                    help="true labels of reviewed images, to measure accuracy on them: a folder "
                    "of <label>/ image folders, the review queue's copies with true_label filled "
                    "in, or JSON Lines {inference_id|event_id|image, label} (docs/monitoring.md)")
+    p.add_argument("--logs", default=None, metavar="PATH",
+                   help="saved function logs to read the rejected requests from: a file or "
+                   "folder of `scones logs` or `sam logs` output, or `aws logs "
+                   "filter-log-events` JSON (default: the logs of the running `scones up` "
+                   "stack, when the captures are its own)")
     p.add_argument("--since", type=parse_when, default=None,
                    help="only inferences at/after this time (ISO 8601 or 30m/2h/7d ago)")
     p.add_argument("--until", type=parse_when, default=None,
@@ -104,22 +112,26 @@ def run(args: argparse.Namespace) -> int:
         print("scones monitor: error: --fail-on drift needs --baseline (the drift check "
               "compares with it)", file=sys.stderr)
         return EXIT_USAGE
-    if args.captures is None:
-        from scones.local.server import StackNotRunningError, read_state
+    from scones.monitor.rejections import LogsNotFoundError
 
-        try:
-            args.captures = read_state()["capture"]
-        except StackNotRunningError:
+    state = _running_stack()
+    if args.captures is None:
+        if state is None:
             print("scones monitor: error: --captures is required when no `scones up` stack "
                   "is running", file=sys.stderr)
             return EXIT_USAGE
+        args.captures = state["capture"]
     window = timedelta(minutes=args.window_minutes) if args.window_minutes else None
     try:
         summary = write_report(
             args.captures, args.out, threshold=args.threshold, labels=_labels(args.labels),
             baseline=args.baseline, since=args.since, until=args.until, window=window,
             reviewed_labels=args.reviewed_labels,
+            rejections=rejections(args.logs, args.captures, state, args.since, args.until),
         )
+    except LogsNotFoundError as exc:
+        print(f"scones monitor: error: argument --logs: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (CaptureError, BaselineError) as exc:
         print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -128,6 +140,36 @@ def run(args: argparse.Namespace) -> int:
         write_output(args.json, json.dumps(machine, indent=2) + "\n")
     print(format_summary(summary), file=sys.stderr if args.json == STDOUT else sys.stdout)
     return exit_status(summary, args.fail_on, args.captures)
+
+
+def _running_stack() -> dict | None:
+    """The state of the stack `scones up` serves from this folder, None when none answers."""
+    from scones.local.server import StackNotRunningError, read_state
+
+    try:
+        return read_state()
+    except StackNotRunningError:
+        return None
+
+
+def _same_place(a: str, b: str) -> bool:
+    if a.startswith("s3://") or b.startswith("s3://"):
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def rejections(logs: str | None, captures: str, state: dict | None,
+               since: datetime | None, until: datetime | None) -> dict | None:
+    """The rejected requests by reason: from ``logs`` (saved logs) when given, else from the
+    running stack's function logs when ``captures`` are that stack's; else None (not read)."""
+    from scones.monitor.rejections import read_running_stack, read_saved_logs
+
+    if logs is not None:
+        return read_saved_logs(logs, since=since, until=until)
+    if state is not None and state.get("capture") and _same_place(str(captures),
+                                                                  str(state["capture"])):
+        return read_running_stack(state, since=since, until=until)
+    return None
 
 
 def exit_status(summary: dict, fail_on: str | None, captures: str) -> int:
@@ -173,6 +215,12 @@ def format_summary(summary: dict) -> str:
                      f"{summary['label_counts_above_threshold'].get(label, 0):>9}")
     if summary["n_skipped"]:
         lines += ["", "skipped: " + ", ".join(f"{k}={v}" for k, v in summary["n_skipped"].items())]
+    refused = summary.get("rejections")
+    if refused is not None:
+        lines += ["", f"rejected      {refused['n_rejected']}"
+                  + (" (" + ", ".join(f"{r['reason']} {r['count']}" for r in refused["reasons"])
+                     + ")" if refused["reasons"] else "")
+                  + f" in the {refused['source']}"]
     drift = summary.get("drift")
     if drift:
         lines += ["", f"drift vs {drift['baseline']}: {drift['status'].upper()} "

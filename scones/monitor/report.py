@@ -5,14 +5,16 @@ Public API (used by ``scones monitor`` and ``scones demo``; keep stable)::
     write_report(captures: str, out_dir: Path, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
                  labels: list[str] | None = None, baseline: str | None = None,
                  since=None, until=None, window=None, *, reviewed_labels=None,
-                 endpoint_metrics=None, now=None) -> dict
+                 endpoint_metrics=None, rejections=None, now=None) -> dict
 
 ``captures`` is a directory or ``s3://bucket/prefix`` of SageMaker data-capture files;
 ``baseline`` a ``baseline.json`` or ``model.tar.gz`` (local or s3://). Labels come from
 ``labels``, else the baseline, else ``DEFAULT_CLASS_LABELS``. ``reviewed_labels``: a folder or
 JSON Lines file of true labels (:mod:`scones.monitor.reviewed`). ``endpoint_metrics``: ask
 CloudWatch for the endpoint's latency and errors (:mod:`scones.monitor.context`); None asks
-when the captures come from S3. ``now``: the report's generation time (default: now). The
+when the captures come from S3. ``rejections``: the rejected requests by reason, read from the
+functions' logs (:mod:`scones.monitor.rejections`); None when no logs were read. ``now``: the
+report's generation time (default: now). The
 returned dict is also written to ``out_dir/summary.json``; see docs/monitoring.md for its keys.
 
 The page answers an operator's questions in order: which model, which endpoint, which window;
@@ -145,6 +147,7 @@ def write_report(
     *,
     reviewed_labels: str | Path | None = None,
     endpoint_metrics: bool | None = None,
+    rejections: dict | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Read the captures, write charts + report.html + summary.json into ``out_dir``."""
@@ -180,6 +183,7 @@ def write_report(
         ),
         traffic=None,
         endpoint_metrics=None,
+        rejections=rejections,
         accuracy=None,
         drift=None,
     )
@@ -870,9 +874,8 @@ def _at_a_glance(summary: dict) -> list[str]:
          f"{traffic['n_buckets']} buckets of {_duration(traffic['bucket_seconds'])} without "
          "traffic"),
         ("How fast?", _latency_answer(metrics)),
-        ("Rejected requests (4xx)?",
-         f"{n4xx:g} in CloudWatch (reasons: see Traffic)" if "Invocation4XXErrors" in errors
-         else "not in the captures (they hold answered inferences only); see Traffic"),
+        ("Rejected requests (4xx)?", _rejected_answer(summary.get("rejections"), n4xx,
+                                                      "Invocation4XXErrors" in errors)),
         ("How much goes to review?",
          f"{_pct(summary['share_below_threshold'])} below {summary['threshold']:g}; worst "
          f"bucket {_pct(worst['share_below_threshold'])} of {worst['n']} at "
@@ -884,6 +887,20 @@ def _at_a_glance(summary: dict) -> list[str]:
          f"{len(drift['windows'])} windows fail"),
     ]
     return ["<h2>At a glance</h2>", _table(["question", "answer"], rows)]
+
+
+def _rejected_answer(rejections: dict | None, n4xx: float, in_cloudwatch: bool) -> str:
+    if rejections is not None:
+        reasons = rejections["reasons"]
+        if not reasons:
+            return f"none in the {rejections['source']}"
+        top = ", ".join(f"{r['reason']} {r['count']}" for r in reasons[:3])
+        more = f" and {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
+        return (f"{rejections['n_rejected']} in the {rejections['source']}: {top}{more} "
+                "(what to do: see Traffic)")
+    if in_cloudwatch:
+        return f"{n4xx:g} in CloudWatch (reasons: see Traffic)"
+    return "not in the captures (they hold answered inferences only); see Traffic"
 
 
 def _accuracy_answer(accuracy: dict) -> str:
@@ -926,6 +943,7 @@ def _traffic_section(summary: dict, charts) -> list[str]:
         "<code>EndpointUnsupportedAccept</code> (406), <code>EndpointRequestRejected</code> "
         "(any other 4xx): in the failed Step Functions executions and in ClassifyImageFunction's "
         "log (<code>sam logs -n ClassifyImageFunction --filter Endpoint</code>).</p>")
+    parts += _rejections_part(summary.get("rejections"))
     parts.append("<h3>Capture lines that are not answered image inferences</h3>")
     if summary["n_skipped"]:
         parts.append(_table(["reason", "count"], sorted(summary["n_skipped"].items())))
@@ -934,6 +952,31 @@ def _traffic_section(summary: dict, charts) -> list[str]:
                      "others: lines the reader could not decode.</p>")
     else:
         parts.append("<p>None: every line is an answered image inference.</p>")
+    return parts
+
+
+def _rejections_part(rejections: dict | None) -> list[str]:
+    """Rejected requests by reason, from the functions' logs, with what to do for each."""
+    if rejections is None:
+        return ["<p class='meta'>No function logs were read: <code>scones monitor</code> reads "
+                "them from the running <code>scones up</code> stack whose captures these are, "
+                "or from saved logs (<code>--logs DIR</code>: <code>scones logs</code> or "
+                "<code>sam logs</code> output, or <code>aws logs filter-log-events</code> "
+                "JSON).</p>"]
+    parts = [f"<h3>Rejected requests by reason ({html.escape(rejections['source'])})</h3>"]
+    if rejections["reasons"]:
+        parts.append(_table(
+            ["reason", "status", "refused by", "count", "first", "last", "example",
+             "what to do when it is frequent"],
+            [(r["reason"], r["status"], r["function"], r["count"], _when(r["first"]),
+              _when(r["last"]), r["example"], r["advice"]) for r in rejections["reasons"]]))
+    else:
+        parts.append(f"<p>None: {rejections['n_log_events']} log lines, no request refused.</p>")
+    if rejections["other_errors"]:
+        parts.append("<p class='meta'>Other failed invocations in these logs (not refusals of "
+                     "the request): " + html.escape(", ".join(
+                         f"{name} {n}" for name, n in rejections["other_errors"].items()))
+                     + ".</p>")
     return parts
 
 
@@ -1095,6 +1138,8 @@ def render_html(summary: dict, charts: dict[str, Path]) -> str:
         if summary["n_skipped"]:
             parts += ["<h3>Skipped records by reason</h3>",
                       _table(["reason", "count"], sorted(summary["n_skipped"].items()))]
+        if summary.get("rejections") is not None:
+            parts += _rejections_part(summary["rejections"])
     else:
         parts += _at_a_glance(summary)
         parts += _traffic_section(summary, charts)
