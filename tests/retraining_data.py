@@ -7,6 +7,7 @@ sys.path when it loads tests/conftest.py; the module name is unique across the t
 from __future__ import annotations
 
 import io
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +45,19 @@ def write_color_folder(root: Path, labels=("bicycle", "motorcycle"), per_class: 
         for i in range(per_class):
             (folder / f"{prefix}_{label}_{i:03d}.png").write_bytes(color_png(color, rng))
     return root
+
+
+def model_archive(members: dict[str, bytes | None]) -> bytes:
+    """A model.tar.gz holding these files (None: a folder of that name), in memory, e.g. a
+    training job's artifact with or without its ``challenge.json``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+                continue
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -20,7 +20,7 @@ from scones_domain.config import env_str
 from scones_domain.contracts import PromoteChallengerInput, PromoteChallengerOutput
 from scones_domain.errors import ModelPackageNotApproved
 from scones_domain.events import require_mapping, require_str
-from scones_domain.retraining import APPROVED
+from scones_domain.retraining import APPROVED, sagemaker_name
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
@@ -70,7 +70,7 @@ def lambda_handler(event: PromoteChallengerInput, context: LambdaContext
     version = (package.get("CustomerMetadataProperties") or {}).get("model_version") \
         or package_arn.rsplit("/", 1)[-1]
     suffix = f"v{package.get('ModelPackageVersion', 0)}-{require_str(event, 'execution_name')}"
-    name = f"{ENDPOINT_NAME}-{suffix}"[:63].rstrip("-")
+    name = sagemaker_name(ENDPOINT_NAME, suffix)
     container = package["InferenceSpecification"]["Containers"][0]
     sagemaker.create_model(ModelName=name, ExecutionRoleArn=SAGEMAKER_ROLE_ARN,
                            PrimaryContainer={"Image": container["Image"],

@@ -16,6 +16,9 @@ For a label:
   reads it), the pending review becomes labeled;
 - the counter of labels since the last training goes up by one, atomically; the answer that
   reaches a multiple of RETRAIN_AFTER_LABELS returns ``retrain: true``.
+
+The review is closed last, and only while it is pending: a retried invocation of an answer
+already recorded rewrites the same objects and items and counts nothing (``new_labels`` 0).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from scones_domain.review import (
     COUNTER_ID,
     EXPIRED,
     LABELED,
+    PENDING,
     check_label,
     check_reviewer,
     label_location,
@@ -125,17 +129,27 @@ def keep_as_training_data(client: Any, review: Review, version: str) -> S3Locati
     return target
 
 
-def close_review(client: Any, review: Review) -> None:
-    """The pending review becomes labeled or expired; its task token is dropped."""
-    values = {":status": {"S": review.outcome}, ":at": {"S": review.recorded_at}}
+def close_review(client: Any, review: Review) -> bool:
+    """The pending review becomes labeled or expired; its task token is dropped. False when
+    it was closed already (this answer recorded by an earlier attempt): nothing changes."""
+    values = {":status": {"S": review.outcome}, ":at": {"S": review.recorded_at},
+              ":pending": {"S": PENDING}}
     update = "SET #status = :status, closed_at = :at"
     if review.label is not None:
         values.update({":label": {"S": review.label}, ":reviewer": {"S": review.reviewer}})
         update += ", true_label = :label, reviewer = :reviewer"
-    client.update_item(TableName=REVIEWS_TABLE, Key={"review_id": {"S": review.review_id}},
-                       UpdateExpression=update + " REMOVE task_token",
-                       ExpressionAttributeNames={"#status": "status"},
-                       ExpressionAttributeValues=values)
+    try:
+        client.update_item(TableName=REVIEWS_TABLE, Key={"review_id": {"S": review.review_id}},
+                           UpdateExpression=update + " REMOVE task_token",
+                           ConditionExpression="attribute_not_exists(#status) OR "
+                                               "#status = :pending",
+                           ExpressionAttributeNames={"#status": "status"},
+                           ExpressionAttributeValues=values)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def fill_sidecar(client: Any, review: Review) -> None:
@@ -167,15 +181,20 @@ def count_label(client: Any) -> int:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: RecordReviewInput, context: LambdaContext) -> RecordReviewOutput:
     review = parse_review(event)
-    close_review(dynamodb, review)
     if review.outcome == EXPIRED:
-        metrics.add_metric(name="ReviewsExpired", unit=MetricUnit.Count, value=1)
-        logger.warning("review expired", extra={"image": review.image.uri})
+        if close_review(dynamodb, review):
+            metrics.add_metric(name="ReviewsExpired", unit=MetricUnit.Count, value=1)
+            logger.warning("review expired", extra={"image": review.image.uri})
         return {"label": None, "new_labels": 0, "retrain": False}
     version = model_version(ssm)
     target = keep_as_training_data(s3, review, version)
     dynamodb.put_item(TableName=RESULTS_TABLE, Item=to_item(human_result(review, version)))
     fill_sidecar(s3, review)
+    # closed only once the label is kept: a failure above leaves the review pending, and a
+    # retry of an answer already recorded counts it once
+    if not close_review(dynamodb, review):
+        logger.info("review recorded already", extra={"image": review.image.uri})
+        return {"label": review.label, "new_labels": 0, "retrain": False}
     new_labels = count_label(dynamodb)
     metrics.add_dimension(name="Label", value=review.label)
     metrics.add_metric(name="ImagesReviewed", unit=MetricUnit.Count, value=1)

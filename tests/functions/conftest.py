@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -24,7 +25,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics.provider import cold_start
 from moto import mock_aws
 
-from scones.local.deploy import Deployment, describe
+from scones.local.deploy import Deployment, describe, read_template
 from scones.local.lambdas import LocalFunction, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,8 @@ def app_for(**parameters) -> Deployment:
 
 # the stack's ImageBucket: the name CloudFormation gives it, which the functions' IMAGE_BUCKET holds
 BUCKET = app_for().resources["ImageBucket"]
+TEMPLATE_RESOURCES = read_template(REPO_ROOT / "template.yaml")["Resources"]
+TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
 
 
 def _load_event(name: str) -> dict:
@@ -198,6 +201,28 @@ def s3(aws):
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
     return client
+
+
+def create_table(logical_id: str) -> str:
+    """The template's DynamoDB table ``logical_id`` in moto (its keys and indexes), named as
+    the functions' environment names it."""
+    properties = TEMPLATE_RESOURCES[logical_id]["Properties"]
+    name = app_for().resources[logical_id]
+    boto3.client("dynamodb").create_table(
+        TableName=name, **{key: properties[key] for key in TABLE_PROPERTIES if key in properties})
+    return name
+
+
+@pytest.fixture
+def stack(s3) -> SimpleNamespace:
+    """What the review and retraining functions find in the stack, in moto: the image bucket,
+    the reviews and results tables, and the model-version parameter (``model_version``)."""
+    parameter = app_for().resources["ModelVersionParameter"]
+    boto3.client("ssm").put_parameter(Name=parameter, Value="champion-1", Type="String")
+    return SimpleNamespace(bucket=BUCKET, reviews_table=create_table("ReviewsTable"),
+                           results_table=create_table("ResultsTable"),
+                           model_version="champion-1", s3=s3,
+                           dynamodb=boto3.client("dynamodb"))
 
 
 @pytest.fixture

@@ -34,10 +34,17 @@ _NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9-]+")
 MAX_CHALLENGE_BYTES = 1_000_000
 
 
+def sagemaker_name(prefix: str, suffix: str) -> str:
+    """``prefix-suffix`` as a SageMaker resource name (training job, model, endpoint config:
+    63 characters of [A-Za-z0-9-]); ``suffix`` (an execution's name may hold ``_`` or ``.``)
+    has every other character replaced by ``-``."""
+    cleaned = _NAME_CHARACTERS.sub("-", suffix).strip("-") or "run"
+    return f"{prefix}-{cleaned}"[:63].rstrip("-")
+
+
 def training_job_name(execution_name: str) -> str:
-    """A SageMaker training job name (63 characters of [A-Za-z0-9-]) from the execution's name."""
-    cleaned = _NAME_CHARACTERS.sub("-", execution_name).strip("-") or "run"
-    return f"scones-retrain-{cleaned}"[:63].rstrip("-")
+    """A SageMaker training job name from the execution's name."""
+    return sagemaker_name("scones-retrain", execution_name)
 
 
 def _channel(name: str, uri: str) -> dict[str, Any]:
@@ -102,7 +109,7 @@ def read_challenge(s3: Any, model_data_url: str) -> dict[str, Any]:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             member = next((m for m in archive.getmembers()
                            if m.name.lstrip("./") == CHALLENGE_FILE), None)
-            if member is None or member.size > MAX_CHALLENGE_BYTES:
+            if member is None or not member.isfile() or member.size > MAX_CHALLENGE_BYTES:
                 raise ChallengeNotFound(f"{model_data_url} holds no {CHALLENGE_FILE}")
             return json.loads(archive.extractfile(member).read())
     except (tarfile.TarError, OSError, ValueError) as exc:
