@@ -91,6 +91,25 @@ def brightness_model() -> Path:
     return BRIGHTNESS_MODEL
 
 
+def mean_brightness(path: Path) -> float:
+    return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32).mean() / 255.0)
+
+
+@pytest.fixture(scope="session")
+def brightness():
+    """The image property the brightness model answers on (mean >= 0.5 -> confident)."""
+    return mean_brightness
+
+
+@pytest.fixture(scope="session")
+def bright_and_dark(shared_data) -> tuple[Path, Path]:
+    """Real PNGs the brightness model calls confident (>= 0.6 mean) and not (<= 0.4)."""
+    images = sorted((shared_data / "train").glob("*.png"))
+    bright = next(p for p in images if mean_brightness(p) >= 0.6)
+    dark = next(p for p in images if mean_brightness(p) <= 0.4)
+    return bright, dark
+
+
 @pytest.fixture(scope="session")
 def untrained_artifact(tmp_path_factory) -> Path:
     """The project's own model.tar.gz (untrained, temperature 1.5) for serving tests."""

@@ -96,6 +96,7 @@ MAY_IMPORT = {
     "scones.monitor": {"scones.local", "scones_domain"},
     "scones.scale": {"scones_domain"},
     "scones.retrain": {"model", "scones.local", "scones_domain"},
+    "scones.review": {"scones.local", "scones_domain"},
 }
 
 

@@ -41,8 +41,9 @@ def serve_aws(port: int, host: str = "127.0.0.1") -> tuple[Any, str]:
 def stack_state(stack: Any, aws_endpoint_url: str, **extra: Any) -> dict:
     """What a client needs to use a served stack."""
     return {"pid": os.getpid(), "aws_endpoint_url": aws_endpoint_url, "region": stack.region,
-            "bucket": stack.bucket, "state_machines": stack.state_machine_arns,
-            "functions": stack.function_names, **extra}
+            "stack_name": stack.stack_name, "bucket": stack.bucket,
+            "state_machines": stack.state_machine_arns, "functions": stack.function_names,
+            **extra}
 
 
 def write_state(path: str | Path, state: dict) -> None:

@@ -23,25 +23,6 @@ from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
 BATCH_SIZE = 30  # real images per batch test
 
 
-def mean_brightness(path: Path) -> float:
-    return float(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32).mean() / 255.0)
-
-
-@pytest.fixture(scope="session")
-def brightness():
-    """The image property the brightness model answers on (mean >= 0.5 -> confident)."""
-    return mean_brightness
-
-
-@pytest.fixture(scope="session")
-def bright_and_dark(shared_data) -> tuple[Path, Path]:
-    """Real PNGs the brightness model calls confident (>= 0.6 mean) and not (<= 0.4)."""
-    images = sorted((shared_data / "train").glob("*.png"))
-    bright = next(p for p in images if mean_brightness(p) >= 0.6)
-    dark = next(p for p in images if mean_brightness(p) <= 0.4)
-    return bright, dark
-
-
 @pytest.fixture
 def captures(tmp_path) -> Path:
     return tmp_path / "captures"

@@ -175,6 +175,27 @@ MISTAKES = [
     ("nothing to run", ["run"], 2, "give image files or folders, or --batch DIR"),
     ("unknown option", ["run", "{png}", "--nope"], 2, "unrecognized arguments: --nope"),
     ("no command", [], 2, "the following arguments are required: COMMAND"),
+    # scones review: no stack to review, a mistaken option (the mistakes a stack must answer,
+    # a wrong label or id, are in tests/review/)
+    ("review without a stack", ["review", "--state-file", "{missing}"], 2,
+     "scones review: error: no local stack: {missing} not found: start one with `scones up` or "
+     "give --stack-name"),
+    ("review label without a stack", ["review", "label", "7dcc08", "bicycle", "--state-file",
+                                      "{missing}"], 2, "start one with `scones up` or give "
+     "--stack-name"),
+    ("review --region alone", ["review", "--region", "eu-west-1", "--state-file", "{missing}"],
+     2, "--region needs --stack-name"),
+    ("review stack name with _", ["review", "--stack-name", "scones_vehicles"], 2,
+     "argument --stack-name: 'scones_vehicles' is not a CloudFormation stack name"),
+    ("review no reviewer", ["review", "label", "7dcc08", "bicycle", "--reviewer", " "], 2,
+     "argument --reviewer: the review names no reviewer"),
+    ("review label without LABEL", ["review", "label", "7dcc08"], 2,
+     "the following arguments are required: LABEL"),
+    ("review --html a file", ["review", "--html", "{file}"], 2,
+     "argument --html: {file} is a file, not a folder"),
+    ("review --interactive and label", ["review", "--interactive", "label", "7dcc08",
+                                        "bicycle", "--state-file", "{missing}"], 2,
+     "--interactive walks the queue: not with label"),
     # failed work: one line, exit 1
     ("artifact without weights", ["evaluate", "--model", "{artifact}", "--data", "{dir}"], 1,
      "has no weights.npz"),
