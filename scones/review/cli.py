@@ -111,7 +111,8 @@ def _json_option(parser: argparse.ArgumentParser, what: str, nested: bool) -> No
 
 def _list_options(parser: argparse.ArgumentParser, nested: bool) -> None:
     default = (lambda value: argparse.SUPPRESS) if nested else (lambda value: value)
-    _json_option(parser, "the pending reviews (no task tokens)", nested)
+    _json_option(parser, "the pending reviews (no task tokens; with --interactive, the "
+                 "answers sent)", nested)
     parser.add_argument("--html", type=html_folder, metavar="DIR", default=default(None),
                         help="write the photos and index.html into DIR, also in a terminal "
                         f"that draws images (default: {DEFAULT_HTML}/ where the terminal "
@@ -131,9 +132,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "review",
         help="label the photos the model was not sure of: list them, send a label",
-        description="The photos below the confidence threshold wait for a person. List them "
-        "(with the photo: inline in kitty, Ghostty, iTerm2 or WezTerm, else an HTML page), "
-        "label one (`scones review label ID LABEL`), or walk them all (--interactive). "
+        description="The photos below the confidence threshold wait for a person. List them\n"
+        "(with the photos: inline in kitty, Ghostty, iTerm2 or WezTerm, else an HTML page),\n"
+        "label one (scones review label ID LABEL), or walk them all (--interactive).\n"
         "Talks to the stack `scones up` runs, or with --stack-name to one on AWS.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _stack_options(p, nested=False)
@@ -151,8 +152,8 @@ def register(subparsers) -> None:
     _stack_options(listing, nested=True)
     label = sub.add_parser(
         "label", help="send a person's label for one review",
-        description="Send the label of one pending review: checked against the model's "
-        "classes first, then sent to the waiting review workflow, which records it as a "
+        description="Send the label of one pending review: checked against the model's\n"
+        "classes first, then sent to the waiting review workflow, which records it as a\n"
         "human result and as training data (labels/<label>/<key>).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     label.add_argument("id", type=review_ref, metavar="ID",
@@ -282,8 +283,8 @@ def list_command(queue: Any, args: argparse.Namespace) -> int:
             if review.rejected_label:
                 print(f"{review.short_id}: the last answer was sent back: "
                       f"{review.rejected_label}", file=out)
-        print(f"label one: scones review label ID LABEL   (classes: "
-              f"{', '.join(_classes(shown))})", file=out)
+        command = " ".join(["scones review label ID LABEL", *_stack_argv(args)])
+        print(f"label one: {command}   (classes: {', '.join(_classes(shown))})", file=out)
     if args.json:
         write_output(args.json, json.dumps([r.to_json(now) for r in shown], indent=2) + "\n")
     protocol = _protocol(args, out)

@@ -283,7 +283,7 @@ def stack_queue(client: Callable[[str], Any], stack_name: str | None, where: str
     except ClientError as exc:
         if "does not exist" not in str(exc):
             raise
-        raise NoStackError(f"no stack {stack_name!r} in {where}") from None
+        raise NoStackError(f"{where} does not exist") from None
     for stack in stacks:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         if TABLE_OUTPUT in outputs:

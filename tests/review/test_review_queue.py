@@ -3,12 +3,14 @@ review by prefix, URI or key; what is refused before anything is sent; the close
 
 from __future__ import annotations
 
+import json
 import time
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from scones.cli import main
 from scones.review.queue import AmbiguousReview, ReviewQueue, format_duration
 from scones_domain.errors import ReviewExpired, ReviewNotFound, UnknownReviewLabel
 from scones_domain.location import S3Location
@@ -146,3 +148,55 @@ def test_to_json_keeps_the_task_token_out(table):
     (2 * 86400 + 4 * 3600, "2d 04h"), (-5, "0s")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+# --------------------------------------------------------------------------- a stack on AWS
+
+
+def review_stack_template() -> str:
+    """A stack with the template's reviews table and its two outputs (moto's CloudFormation)."""
+    table = {"Type": "AWS::DynamoDB::Table", "Properties": {
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"}
+                                 for n in ("review_id", "status", "sent_at")],
+        "KeySchema": [{"AttributeName": "review_id", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": STATUS_INDEX, "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                          {"AttributeName": "sent_at", "KeyType": "RANGE"}]}]}}
+    return json.dumps({
+        "Resources": {"ReviewsTable": table, "ImageBucket": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {"ReviewsTableName": {"Value": {"Ref": "ReviewsTable"}},
+                    "ImageBucketName": {"Value": {"Ref": "ImageBucket"}}}})
+
+
+def test_stack_name_reviews_a_stack_on_aws_through_its_outputs(capsys, tmp_path):
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+        cloudformation.create_stack(StackName="scones-vehicles",
+                                    TemplateBody=review_stack_template())
+        aws = ["--stack-name", "scones-vehicles", "--region", "eu-west-1"]
+        # an empty queue; then a pending review, found by its key in the stack's image bucket
+        assert main(["review", *aws, "--html", str(tmp_path / "page")]) == 0
+        assert "no pending reviews in stack scones-vehicles in eu-west-1" in capsys.readouterr().out
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in
+                   cloudformation.describe_stacks(StackName="scones-vehicles")["Stacks"][0]["Outputs"]}
+        record = {"bucket": outputs["ImageBucketName"], "key": "incoming/a.png",
+                  "label": "motorcycle", "confidence": 0.6, "model_version": "v1",
+                  "inferences": {"bicycle": 0.4, "motorcycle": 0.6}, "execution_arn": "arn:e"}
+        boto3.client("dynamodb", region_name="eu-west-1").put_item(
+            TableName=outputs["ReviewsTableName"], Item=to_item(pending_review(
+                record, task_token="not-a-token", sent_at="2027-01-15T08:00:00+00:00",
+                expires_at=int(time.time()) + 600, review_execution_arn="arn:r",
+                review_copy=S3Location(record["bucket"], "review/incoming/a.png"),
+                rejected_label=None)))
+        assert main(["review", "label", "incoming/a.png", "bicycle", *aws]) == 0
+        sent = f"sent: s3://{outputs['ImageBucketName']}/incoming/a.png is bicycle"
+        assert capsys.readouterr().out.startswith(sent)
+        # a stack that does not exist, or has no reviews table, is a usage error
+        assert main(["review", "--stack-name", "nope", "--region", "eu-west-1"]) == 2
+        assert "stack nope in eu-west-1 does not exist" in capsys.readouterr().err
+        cloudformation.create_stack(StackName="other", TemplateBody=json.dumps(
+            {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}}))
+        assert main(["review", "--stack-name", "other", "--region", "eu-west-1"]) == 2
+        assert "has no ReviewsTableName output" in capsys.readouterr().err
