@@ -41,6 +41,7 @@ from scones.local.deploy import (
 )
 from scones.local.events import LocalEvents
 from scones.local.lambdas import load_handler
+from scones.local.sagemaker import LocalSageMaker
 
 MOTO_CONFIG = moto_adapter.MOTO_CONFIG
 
@@ -64,8 +65,11 @@ class LocalStack(Stack):
         stack_name: str = DEFAULT_STACK_NAME,
         extra_env: dict[str, str] | None = None,
         state_machine: str = DEFAULT_STATE_MACHINE,
+        workdir: str | Path | None = None,
     ):
         self.template = Path(template)
+        # training jobs and endpoint updates (the retraining workflow), in workdir or a temp dir
+        self.sagemaker = LocalSageMaker(lambda: self.client("s3"), endpoint_url, workdir)
         self.parameters = dict(parameters or {})
         self.bucket = bucket
         self.stack_name = stack_name
@@ -92,7 +96,9 @@ class LocalStack(Stack):
 
         self.events = LocalEvents(self)
         self._patches = moto_adapter.all_patches(self._run_function, self.events.execution_ended,
-                                                 self.events.deliver)
+                                                 self.events.deliver,
+                                                 self.sagemaker.run_training_job,
+                                                 self.sagemaker.swap_model)
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         try:
