@@ -11,6 +11,7 @@ client makes a single attempt.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -98,7 +99,17 @@ def endpoint_error(exc: ClientError, endpoint_name: str) -> WorkflowError:
 
 
 @tracer.capture_method(capture_response=False)
-def invoke_endpoint(body: bytes, content_type: str) -> tuple[Any, float]:
+def inference_id(execution_id: Any) -> dict[str, str]:
+    """The InferenceId that names this execution's inference (SHA-256 of its ARN, 64 hex
+    characters: SageMaker's limit): an execution run again (Express is at-least-once, a retried
+    task) is captured under the same id, which the monitor counts once. Nothing without one."""
+    if not isinstance(execution_id, str) or not execution_id:
+        return {}
+    return {"InferenceId": hashlib.sha256(execution_id.encode()).hexdigest()}
+
+
+def invoke_endpoint(body: bytes, content_type: str, execution_id: Any = None
+                    ) -> tuple[Any, float]:
     """(decoded JSON response, latency in ms) from the endpoint, or a named error."""
     started = time.perf_counter()
     try:
@@ -107,6 +118,7 @@ def invoke_endpoint(body: bytes, content_type: str) -> tuple[Any, float]:
             ContentType=content_type,
             Accept="application/json",
             Body=body,
+            **inference_id(execution_id),
         )
         raw = response["Body"].read()
     except ClientError as exc:
@@ -166,7 +178,8 @@ def lambda_handler(
     event: SerializeImageDataOutput, context: LambdaContext
 ) -> ClassifyImageOutput:
     image = parse_serialized_image(event)
-    inferences, latency_ms = invoke_endpoint(image_bytes(image), image.content_type)
+    inferences, latency_ms = invoke_endpoint(image_bytes(image), image.content_type,
+                                             event.get("execution_id"))
     problem = probability_problem(inferences, CLASS_LABELS)
     if problem:
         raise InvalidEndpointResponse(f"{ENDPOINT_NAME}: {problem}")

@@ -5,7 +5,8 @@ endpoint configuration copied from the one in service with the new model in ever
 data capture, instance type and count stay), then updates the endpoint with a blue/green
 deployment that the endpoint's alarms (ROLLBACK_ALARMS) roll back automatically. The workflow
 then waits until the endpoint is InService on the new configuration, or fails with
-PROMOTION_ROLLED_BACK when it is not.
+PROMOTION_ROLLED_BACK when it is not. A retried invocation finds what the first one created
+and does not start a second update.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from scones_domain.config import env_str
 from scones_domain.contracts import PromoteChallengerInput, PromoteChallengerOutput
@@ -57,6 +59,22 @@ def challenger_config(current: dict[str, Any], name: str, model_name: str) -> di
     return request
 
 
+def pending_config(endpoint: dict[str, Any]) -> str | None:
+    """The configuration an update in progress deploys (DescribeEndpoint's
+    PendingDeploymentSummary), if any."""
+    return (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+
+
+def once(create: Any) -> None:
+    """Create a SageMaker resource; one a retried invocation created already is fine."""
+    try:
+        create()
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if "already exist" not in message.lower():
+            raise
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: PromoteChallengerInput, context: LambdaContext
@@ -72,13 +90,19 @@ def lambda_handler(event: PromoteChallengerInput, context: LambdaContext
     suffix = f"v{package.get('ModelPackageVersion', 0)}-{require_str(event, 'execution_name')}"
     name = sagemaker_name(ENDPOINT_NAME, suffix)
     container = package["InferenceSpecification"]["Containers"][0]
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn=SAGEMAKER_ROLE_ARN,
-                           PrimaryContainer={"Image": container["Image"],
-                                             "ModelDataUrl": container["ModelDataUrl"]})
     endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT_NAME)
+    if name in (endpoint["EndpointConfigName"], pending_config(endpoint)):
+        # a retried invocation: the update was started (or is done) already
+        logger.info("endpoint update already started", extra={"endpoint_config": name})
+        return {"endpoint_name": ENDPOINT_NAME, "endpoint_config_name": name,
+                "previous_endpoint_config_name": endpoint.get("EndpointConfigName", ""),
+                "model_name": name, "model_version": version}
     previous = endpoint["EndpointConfigName"]
+    once(lambda: sagemaker.create_model(
+        ModelName=name, ExecutionRoleArn=SAGEMAKER_ROLE_ARN,
+        PrimaryContainer={"Image": container["Image"], "ModelDataUrl": container["ModelDataUrl"]}))
     current = sagemaker.describe_endpoint_config(EndpointConfigName=previous)
-    sagemaker.create_endpoint_config(**challenger_config(current, name, name))
+    once(lambda: sagemaker.create_endpoint_config(**challenger_config(current, name, name)))
     sagemaker.update_endpoint(EndpointName=ENDPOINT_NAME, EndpointConfigName=name,
                               DeploymentConfig=deployment_config(ROLLBACK_ALARMS))
     logger.info("endpoint update started", extra={"endpoint": ENDPOINT_NAME,

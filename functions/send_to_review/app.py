@@ -97,7 +97,8 @@ def send_to_review(
 
 
 def deadline(sent_at: str, timeout_seconds: Any) -> int:
-    """When the review expires, in epoch seconds (the table's TTL attribute too)."""
+    """When the review expires, in epoch seconds (shown by `scones review`; the workflow's
+    task timeout is what expires it)."""
     if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)):
         raise InvalidEventField(f"'timeout_seconds' must be a number, got {timeout_seconds!r}")
     try:

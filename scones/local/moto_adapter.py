@@ -178,8 +178,9 @@ def seed_physical_names(stack_name: str) -> None:
 
 
 def with_substitution_outputs(cfn: dict) -> dict:
-    """The transformed template plus one output per DefinitionSubstitutions value and state
-    machine role, so that moto's CloudFormation resolves them (see create_state_machines)."""
+    """The transformed template plus one output per DefinitionSubstitutions value, state
+    machine role and type, so that moto's CloudFormation resolves them (see
+    create_state_machines)."""
     outputs = cfn.setdefault("Outputs", {})
     for logical_id, resource in cfn["Resources"].items():
         if resource["Type"] != "AWS::StepFunctions::StateMachine":
@@ -187,6 +188,7 @@ def with_substitution_outputs(cfn: dict) -> dict:
         properties = resource["Properties"]
         substitutions = properties.get("DefinitionSubstitutions") or {}
         values = {"RoleArn": properties["RoleArn"],
+                  "Type": properties.get("StateMachineType", "STANDARD"),
                   **{f"_{key}": value for key, value in substitutions.items()}}
         for key, value in values.items():
             outputs[f"{SUBSTITUTION_OUTPUT}{logical_id}{key}"] = {"Value": value}
@@ -233,7 +235,7 @@ def create_state_machines(cfn: dict, resources: Mapping[str, str], outputs: Mapp
         definition = substitute_definition(
             text.decode() if isinstance(text, bytes) else text, substitutions)
         arn = resources[logical_id]
-        kind = properties.get("StateMachineType", "STANDARD")
+        kind = outputs[f"{prefix}Type"]  # a parameter (WorkflowType), resolved by the stack
         sfn.create_state_machine(name=arn.split(":")[-1], definition=definition, type=kind,
                                  roleArn=outputs[f"{prefix}RoleArn"])
         created.append({"logical_id": logical_id, "name": arn.split(":")[-1], "arn": arn,

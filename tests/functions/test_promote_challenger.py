@@ -190,3 +190,29 @@ def test_an_execution_name_with_odd_characters_still_names_valid_resources(load_
     assert not result.failed, result.payload
     assert result.payload["model_name"] == f"{ENDPOINT}-v1-promote-by-hand"
     assert SAGEMAKER_NAME.match(recorder.updates[0]["EndpointConfigName"])
+
+
+def test_a_retried_promotion_finds_what_it_created_and_updates_once(load_function, sagemaker):
+    # GIVEN a promotion whose model and config exist already (its first invocation's response
+    # was lost after UpdateEndpoint was called: the update is pending)
+    arn = register(sagemaker, "Approved")
+    function, recorder = promoter(load_function, sagemaker)
+    assert not function({"model_package_arn": arn, "execution_name": "run-7"}).failed
+    name = recorder.updates[0]["EndpointConfigName"]
+    describe = sagemaker.describe_endpoint
+
+    def updating(**request):
+        return {**describe(**request), "EndpointStatus": "Updating",
+                "PendingDeploymentSummary": {"EndpointConfigName": name}}
+
+    recorder.describe_endpoint = updating
+    # WHEN the workflow retries the task
+    result = function({"model_package_arn": arn, "execution_name": "run-7"})
+    # THEN it answers with the same configuration and starts no second update
+    assert not result.failed, result.payload
+    assert result.payload["endpoint_config_name"] == name
+    assert len(recorder.updates) == 1
+    # AND a retry that finds only the model and config (no update yet) creates nothing twice
+    recorder.describe_endpoint = describe
+    assert not function({"model_package_arn": arn, "execution_name": "run-7"}).failed
+    assert len(recorder.updates) == 2

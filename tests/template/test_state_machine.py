@@ -129,7 +129,39 @@ def test_tasks_invoke_the_template_functions_and_pass_clean_json(asl, deployment
     for name in ("SerializeImageData", "ClassifyImage", "FilterLowConfidence"):
         # AND the three steps hand the whole state input over as the payload
         assert states(asl)[name]["Resource"] == "arn:aws:states:::lambda:invoke", name
+    for name in ("SerializeImageData", "FilterLowConfidence"):
         assert states(asl)[name]["Parameters"]["Payload.$"] == "$", name
+    # (ClassifyImage's adds the execution's ARN: the next test)
+
+
+def test_classify_image_gets_the_state_and_the_execution_id():
+    # GIVEN ClassifyImage's payload expression, run by moto's interpreter in a Pass state
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    from scones.local.moto_adapter import MOTO_CONFIG
+
+    asl = json.loads((REPO_ROOT / "statemachine" / "image_classification.asl.json").read_text())
+    expression = asl["States"]["ClassifyImage"]["Parameters"]["Payload.$"]
+    definition = {"StartAt": "P", "States": {"P": {
+        "Type": "Pass", "Parameters": {"payload.$": expression}, "End": True}}}
+    state = {"bucket": "b", "key": "k.png", "image_data": "", "transport": "s3"}
+    with mock_aws(config=MOTO_CONFIG):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="payload", definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, name="run-1",
+                                  input=json.dumps(state))["executionArn"]
+        deadline = time.monotonic() + 10
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    # THEN the payload is the state, unchanged, plus the execution's ARN
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert json.loads(described["output"])["payload"] == {**state, "execution_id": arn}
 
 
 def test_every_error_name_is_raised_by_the_code_or_built_in(asl):

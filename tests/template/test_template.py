@@ -169,9 +169,12 @@ def test_image_bucket_is_private_encrypted_tls_only_with_eventbridge(resources):
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_state_machine_is_standard_traced_and_logs_no_execution_data(resources):
+def test_state_machine_is_standard_traced_and_logs_no_execution_data(template, resources):
     machine = resources["ImageClassificationStateMachine"]["Properties"]
-    assert machine["Type"] == "STANDARD"
+    # Standard unless WorkflowType says EXPRESS (docs/scale.md)
+    assert machine["Type"] == {"Ref": "WorkflowType"}
+    assert template["Parameters"]["WorkflowType"]["Default"] == "STANDARD"
+    assert template["Parameters"]["WorkflowType"]["AllowedValues"] == ["STANDARD", "EXPRESS"]
     assert machine["DefinitionUri"] == "statemachine/image_classification.asl.json"
     assert machine["Tracing"] == {"Enabled": True}
     assert machine["Logging"]["IncludeExecutionData"] is False  # payloads carry image bytes

@@ -4,7 +4,7 @@
 
     WorkflowInput | S3ObjectCreatedEvent
       -> SerializeImageData -> SerializeImageDataOutput
-      -> ClassifyImage      -> ClassifyImageOutput
+      -> ClassifyImage (ClassifyImageInput) -> ClassifyImageOutput
       -> FilterLowConfidence -> FilterLowConfidenceOutput (the final output)
            -> RecordResult (RecordResultInput) -> FilterLowConfidenceOutput
          or THRESHOLD_CONFIDENCE_NOT_MET caught into ``$.error``: BelowThresholdResult
@@ -98,6 +98,13 @@ class SerializeImageDataOutput(TypedDict):
     height: int
     transport: Transport
     image_data: str  # base64 when transport == "inline", else ""
+
+
+class ClassifyImageInput(SerializeImageDataOutput):
+    """SerializeImageData's output plus the execution's ARN, which the ClassifyImage state
+    adds: it names the inference (InferenceId), so a replayed execution's capture counts once."""
+
+    execution_id: str
 
 
 class ClassifyImageOutput(TypedDict):

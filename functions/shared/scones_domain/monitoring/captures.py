@@ -71,6 +71,11 @@ _FILE_HOUR_SLACK = timedelta(hours=1)
 _MAX_SKIP_EXAMPLES = 20
 
 
+# skip reason of a capture whose InferenceId an earlier one had: the workflow names each
+# execution's inference, so a replayed execution (Express runs at least once) counts once
+DUPLICATE_INFERENCE = "duplicate_inference_id"
+
+
 class CaptureError(Exception):
     """Base class of the capture reader's errors."""
 
@@ -410,6 +415,7 @@ def read_lines(
     """Parse every line of every file; rows sorted by inference time."""
     labels = tuple(labels)
     result = CaptureReadResult(rows=[])
+    seen: set[str] = set()
     for source, text in files:
         result.n_files += 1
         for line_no, line in enumerate(text.splitlines(), start=1):
@@ -435,6 +441,11 @@ def read_lines(
             if (since is not None and row.time < since) or (until is not None and row.time > until):
                 result.n_outside_window += 1
                 continue
+            if row.inference_id is not None:
+                if row.inference_id in seen:  # the same inference captured again (a replay)
+                    result.skipped[DUPLICATE_INFERENCE] += 1
+                    continue
+                seen.add(row.inference_id)
             result.rows.append(row)
     result.rows.sort(key=lambda r: (r.time, r.source, r.event_id))
     return result
