@@ -27,7 +27,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from scones.scale.cost import DEPLOYED_INSTANCE, Context, context, instance_capacity
+from scones.scale.cost import (
+    DEPLOYED_INSTANCE,
+    Context,
+    context,
+    instance_capacity,
+    review_write_units,
+)
 from scones.scale.usage import RetryPolicy, per_photo
 
 QUOTAS = Path(__file__).with_name("quotas.json")
@@ -209,7 +215,7 @@ class Fleet:
 
 def limits(ctx: Context, quotas: dict, path: str = "upload", fleet: Fleet = Fleet()) -> list[Limit]:
     u, model = ctx.usage, ctx.model
-    per = per_photo(model, u)
+    per = per_photo(model, u, ctx.facts.review_log_level)
     region = ctx.prices.region
     large = quotas["large_regions"]
     q = quotas["quotas"]
@@ -230,16 +236,25 @@ def limits(ctx: Context, quotas: dict, path: str = "upload", fleet: Fleet = Flee
     lambda_seconds = sum(count * u.lambda_ms(state, ctx.facts.memory_mb) / 1000
                          for state, count in per.lambda_invocations.items())
     workflow_s = u.workflow_ms / 1000
-    transitions = per.transitions + (per.batch_child_transitions if path == "batch" else 0.0)
+    # the per-photo workflow as deployed (Standard) and the review it starts (always Standard)
+    transitions = per.standard_transitions + (
+        per.batch_child_transitions if path == "batch" else 0.0)
     start_retry = model.start_execution_retry if path == "batch" else replace(
         retries["eventbridge_target"], max_attempts=ctx.facts.upload_rule_max_attempts)
     gets = 1 + (u.image_bytes > ctx.facts.inline_image_max_bytes)
+    results_wru = math.ceil(u.result_item_bytes / 1024)  # every photo: result or human result
+    reviews_wru = per.review_executions * sum(
+        review_write_units(u, ctx.facts.review_indexes).values())
+    writes = quota("dynamodb_on_demand_writes", results_wru, "WRU", retries["sdk_standard"])
     out = [
-        quota("sfn_start_execution", 1.0, "StartExecution", start_retry),
+        # the photo's own execution and, below the threshold, its review's (StartReview): one
+        # account quota; the photo's retry policy is replayed for both
+        quota("sfn_start_execution", per.start_executions, "StartExecution", start_retry),
         quota("sfn_state_transitions", transitions, "transitions", None),
         quota("lambda_concurrency", lambda_seconds, "execution-seconds", model.lambda_retry),
-        quota("dynamodb_on_demand_writes", u.confident_share * math.ceil(
-            u.result_item_bytes / 1024), "WRU", retries["sdk_standard"]),
+        replace(writes, name=f"{writes.name}: ResultsTable"),
+        replace(writes, key="dynamodb_on_demand_writes_reviews",
+                name=f"{writes.name}: ReviewsTable", per_photo=reviews_wru),
         quota("s3_get_per_prefix", float(gets), "GET", retries["sdk_standard"]),
     ]
     if path == "upload":

@@ -214,7 +214,7 @@ def render_capacity(report) -> str:
         rate = (f"{lim.refill_per_s:,.0f} at once" if lim.unit.endswith("-seconds")
                 else f"{lim.refill_per_s:,.0f}/s")
         rows.append([lim.name, "quota" if lim.kind == "quota" else "config", rate,
-                     f"{lim.per_photo:.3g} {lim.unit}",
+                     f"{lim.per_photo:.4g} {lim.unit}",
                      f"{r.sustainable_photos_per_hour:,.0f}", f"{r.headroom:,.2f}x", r.status,
                      f"{r.sim.max_wait_s:,.1f}", f"{r.sim.refused:,.0f}",
                      f"{r.sim.failed:,.0f}"])

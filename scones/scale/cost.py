@@ -27,6 +27,7 @@ from scones.scale.usage import (
     WorkflowModel,
     custom_metric_series,
     per_photo,
+    retraining_metric_series,
     template_facts,
     workflow_model,
 )
@@ -188,7 +189,7 @@ class Context:
 
     @property
     def per(self) -> PerPhoto:
-        return per_photo(self.model, self.usage)
+        return per_photo(self.model, self.usage, self.facts.review_log_level)
 
 
 def context(region: str = "us-east-1", usage: Usage | None = None, free_tier: bool = False,
@@ -214,31 +215,54 @@ def _line(ctx: Context, item: str, quantity: float, key: str, unit: str | None =
 
 # ---- orchestration ----
 
+def _transitions(ctx: Context, parts: list[tuple[str, float]]) -> list[Line]:
+    """Standard transition lines that share one monthly free tier (the account's 4,000)."""
+    key = "sfn_standard_transition"
+    total = sum(q for _, q in parts)
+    cost = ctx.prices.charge(key, total, ctx.free_tier)
+    unit = ctx.prices.items[key].unit
+    return [Line(item, q, unit, cost * q / total if total else 0.0, key) for item, q in parts]
+
+
 def orchestration(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
     n = photos_per_month(photos_per_day)
     per, u = ctx.per, ctx.usage
+    review_path = ctx.model.review_workflow.transitions
+    review_item = (f"review workflow transitions, always Standard ({review_path} per review, "
+                   f"{per.review_transitions:.3f}/photo from the ASL)")
     standard = ShapeCost(
         "orchestration", "standard", "Step Functions Standard",
-        (_line(ctx, f"state transitions ({per.transitions:.3f}/photo from the ASL)",
-               n * per.transitions, "sfn_standard_transition"),),
-        deployed=True, detail={"transitions_per_photo": per.transitions})
+        tuple(_transitions(ctx, [
+            (f"state transitions ({per.transitions:.3f}/photo from the ASL)",
+             n * per.transitions),
+            (review_item, n * per.review_transitions)])),
+        deployed=True, notes=("the review's StartExecution is its StartReview state's "
+                              "transition; the person's wait is not billed",),
+        detail={"transitions_per_photo": per.transitions,
+                "review_transitions_per_photo": per.review_transitions,
+                "review_executions_per_photo": per.review_executions})
     billed_s = math.ceil(u.workflow_ms / 100) / 10
     memory_gb = math.ceil(u.express_memory_mb / 64) * 64 / 1024
     express = ShapeCost(
         "orchestration", "express", "Step Functions Express",
         (_line(ctx, "executions", n, "sfn_express_request"),
          _line(ctx, f"duration {billed_s:.1f} s x {memory_gb * 1024:.0f} MB", n * billed_s
-               * memory_gb, "sfn_express_gb_second")),
-        notes=("upload path only: the batch's startExecution.sync needs Standard children",
-               "no 90-day execution history: Level ALL CloudWatch logs only",
-               "at-least-once: the conditional put still records each image once"),
-        detail={"billed_seconds": billed_s, "memory_gb": memory_gb})
+               * memory_gb, "sfn_express_gb_second"),
+         *_transitions(ctx, [(review_item, n * per.review_transitions)])),
+        notes=("WorkflowType=EXPRESS: the per-photo workflow only; the review stays Standard",
+               "no 90-day execution history and no status-change alerts: Level ALL "
+               "CloudWatch logs only",
+               "at-least-once: every side effect is idempotent"),
+        detail={"billed_seconds": billed_s, "memory_gb": memory_gb,
+                "review_transitions_per_photo": per.review_transitions})
     batches = n / u.batch_size
     parent_transitions = ctx.model.batch_parent.transitions
     batch = ShapeCost(
         "orchestration", "batch", "Standard + batch Distributed Map",
-        (_line(ctx, f"per-image transitions ({per.transitions:.3f}/photo)", n * per.transitions,
-               "sfn_standard_transition"),
+        (*_transitions(ctx, [
+            (f"per-image transitions ({per.transitions:.3f}/photo)", n * per.transitions),
+            (f"review workflow transitions ({per.review_transitions:.3f}/photo)",
+             n * per.review_transitions)]),
          _line(ctx, f"Map child transitions ({per.batch_child_transitions:.3f}/photo)",
                n * per.batch_child_transitions, "sfn_standard_transition", free=False),
          _line(ctx, f"batch parent transitions ({parent_transitions}/batch of {u.batch_size})",
@@ -360,7 +384,7 @@ def lambda_shape(ctx: Context, photos_per_day: float, arch: str, memory_mb: int)
     deployed = arch == facts.architecture and memory_mb == facts.memory_mb
     return ShapeCost(
         "lambda", f"lambda:{arch}:{memory_mb}", f"Lambda {arch} {memory_mb} MB",
-        (_line(ctx, f"requests ({per.invocations:.0f}/photo + {runs:.0f} monitor runs)",
+        (_line(ctx, f"requests ({per.invocations:.3f}/photo + {runs:.0f} monitor runs)",
                requests, "lambda_request"),
          _line(ctx, f"duration ({seconds * 1000:.0f} ms/photo billed, monitor "
                f"{min(monitor_s, facts.monitor_timeout_s):.1f} s/run)", gb_seconds, key)),
@@ -384,10 +408,15 @@ def s3(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
         _line(ctx, f"SerializeImageData reads ({gets} GET/photo)", n * gets, "s3_get_request"),
         _line(ctx, f"review copies + sidecars (COPY + PUT for {below:.1%})", n * below * 2,
               "s3_put_request"),
+        _line(ctx, "labeled copies + sidecar rewrites (RecordReview: COPY + PUT)",
+              n * below * 2, "s3_put_request"),
+        _line(ctx, "sidecar reads (RecordReview: GET)", n * below, "s3_get_request"),
         _line(ctx, f"uploads stored ({u.months_kept:.0f} months)", stored * u.image_bytes / GB,
               "s3_standard_gb_month"),
         _line(ctx, "review copies + sidecars stored",
               stored * below * (u.image_bytes + u.review_sidecar_bytes) / GB,
+              "s3_standard_gb_month"),
+        _line(ctx, "labeled copies stored (training data)", stored * below * u.image_bytes / GB,
               "s3_standard_gb_month")), deployed=True)]
 
 
@@ -408,18 +437,39 @@ def capture(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
         deployed=True, detail={"record_bytes": record})]
 
 
+def review_write_units(usage: Usage, indexes: int) -> dict[str, int]:
+    """WRU one labeled review writes to the reviews table. Each index (projection ALL) takes a
+    copy of every write to an item it holds: the pending put writes it once more, closing the
+    review changes its indexed status (the old index entry deleted, the new one put); the
+    counter item has no status, so no index holds it."""
+    pending = math.ceil(usage.review_item_bytes / 1024)
+    closed = math.ceil(usage.review_closed_item_bytes / 1024)
+    return {"put": pending * (1 + indexes),                  # SendToReview PutItem
+            "close": pending + indexes * (pending + closed),  # RecordReview UpdateItem
+            "counter": 1}                                     # RecordReview ADD labels
+
+
 def dynamodb(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
     n = photos_per_month(photos_per_day)
-    u = ctx.usage
-    items = n * u.confident_share
+    u, indexes = ctx.usage, ctx.facts.review_indexes
+    reviews = n * ctx.per.review_executions
     wru = math.ceil(u.result_item_bytes / 1024)
-    size_gb = items * u.months_kept * (u.result_item_bytes + u.dynamodb_item_overhead_bytes) / GB
+    review_wru = review_write_units(u, indexes)
+    results_gb = n * u.months_kept * (u.result_item_bytes + u.dynamodb_item_overhead_bytes) / GB
+    reviews_gb = reviews * u.months_kept * (1 + indexes) * (
+        u.review_closed_item_bytes + u.dynamodb_item_overhead_bytes) / GB
+    size_gb = results_gb + reviews_gb
     return [ShapeCost("dynamodb", "dynamodb", "DynamoDB on demand", (
-        _line(ctx, f"writes ({wru} WRU per confident photo)", items * wru,
+        _line(ctx, f"results writes ({wru} WRU per photo: a confident result, a reviewed "
+              f"photo's human result)", n * wru, "dynamodb_write_request_unit"),
+        _line(ctx, f"reviews writes ({sum(review_wru.values())} WRU per review: put "
+              f"{review_wru['put']}, close {review_wru['close']}, counter "
+              f"{review_wru['counter']}; {indexes} index)", reviews * sum(review_wru.values()),
               "dynamodb_write_request_unit"),
-        _line(ctx, f"storage ({u.months_kept:.0f} months of items)", size_gb,
+        _line(ctx, f"storage ({u.months_kept:.0f} months of results and reviews)", size_gb,
               "dynamodb_storage_gb_month"),
-        _line(ctx, "point-in-time recovery", size_gb, "dynamodb_pitr_gb_month")), deployed=True)]
+        _line(ctx, "point-in-time recovery", size_gb, "dynamodb_pitr_gb_month")), deployed=True,
+        detail={"review_write_units": review_wru})]
 
 
 # ---- CloudWatch, X-Ray, EventBridge ----
@@ -436,12 +486,14 @@ def cloudwatch(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
     n = photos_per_month(photos_per_day)
     u, per, facts = ctx.usage, ctx.per, ctx.facts
     runs = HOURS_PER_MONTH * 60 / facts.monitor_schedule_minutes
-    lambda_gb = (n * (u.lambda_log_bytes_per_photo + per.invocations * u.lambda_platform_log_bytes)
+    lambda_gb = (n * (u.lambda_log_bytes_per_photo + per.review_executions * u.review_log_bytes
+                      + per.invocations * u.lambda_platform_log_bytes)
                  + runs * u.monitor_log_bytes_per_run) / GB
     sfn_gb = n * per.log_events * u.sfn_log_bytes_per_event / GB
     stored_gb = (lambda_gb + sfn_gb) * u.log_compression * facts.log_retention_days / DAYS_PER_MONTH
     alarms = facts.alarms + DEPLOY_ALARMS + AUTOSCALING_ALARMS
-    series = custom_metric_series(facts)
+    retraining = len(ctx.model.retraining_functions)
+    series = custom_metric_series(facts, retraining)
     logs_key = "cloudwatch_logs_ingest_gb"
     free = ctx.prices.items[logs_key].free_per_month if ctx.free_tier else 0.0
     lambda_share = lambda_gb / (lambda_gb + sfn_gb) if lambda_gb + sfn_gb else 0.0
@@ -458,17 +510,24 @@ def cloudwatch(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
               f"{AUTOSCALING_ALARMS} autoscaling)", alarms, "cloudwatch_alarm_month"),
         _line(ctx, "dashboard", facts.dashboards, "cloudwatch_dashboard_month"),
         _line(ctx, "X-Ray traces recorded (default sampling)", xray_traces(n, u),
-              "xray_trace_recorded")), deployed=True)]
+              "xray_trace_recorded")), deployed=True,
+        notes=(f"the retraining's {retraining_metric_series(facts, retraining)} metric series "
+               "are published only in the hours a retraining runs: not priced (docs/scale.md)",
+               f"the review workflow logs at Level {facts.review_log_level}"),
+        detail={"custom_metric_series": series,
+                "retraining_metric_series": retraining_metric_series(facts, retraining)})]
 
 
 def eventbridge(ctx: Context, photos_per_day: float) -> list[ShapeCost]:
     n = photos_per_month(photos_per_day)
     below = 1 - ctx.usage.confident_share
+    reviews = ctx.per.review_executions
     runs = HOURS_PER_MONTH * 60 / ctx.facts.monitor_schedule_minutes
     return [ShapeCost("eventbridge", "eventbridge", "EventBridge default bus", (
-        _line(ctx, "S3 Object Created events (uploads, review copies, sidecars)",
-              n * (1 + 2 * below), "eventbridge_aws_service_event"),
-        _line(ctx, "Step Functions status-change events", n, "eventbridge_aws_service_event"),
+        _line(ctx, "S3 Object Created events (uploads, review copies, sidecars, labeled copies, "
+              "sidecar rewrites)", n * (1 + 4 * below), "eventbridge_aws_service_event"),
+        _line(ctx, "Step Functions status-change events (photos, reviews)", n * (1 + reviews),
+              "eventbridge_aws_service_event"),
         _line(ctx, "monitor schedule events", runs, "eventbridge_aws_service_event")),
         deployed=True, notes=("AWS service events on the default bus are free",))]
 

@@ -5,15 +5,22 @@ Counts come from the shipped definitions wherever they can:
 * ``statemachine/image_classification.asl.json``: the states a confident photo passes
   (``SerializeImageData -> ClassifyImage -> FilterLowConfidence -> RecordResult``) and the ones a
   photo below the threshold passes (the ``Catch`` of ``THRESHOLD_CONFIDENCE_NOT_MET`` leads to
-  ``SendToReview -> ConfidenceThresholdNotMet``): one billed state transition per state entered,
-  one Lambda invocation per ``lambda:invoke`` Task, and the retry policies the capacity model
-  replays;
+  ``StartReview -> ConfidenceThresholdNotMet``): one billed state transition per state entered,
+  one Lambda invocation per ``lambda:invoke`` Task, one StartExecution per ``states:startExecution``
+  Task, and the retry policies the capacity model replays;
+* ``statemachine/review.asl.json``: the review a photo below the threshold starts (always a
+  Standard workflow), on its labeled path (``ReviewSettings -> SendToReview -> RecordReview ->
+  EnoughNewLabels -> Reviewed``: the Choice's default, no retraining started); the person's wait
+  on the task token is not billed;
+* ``statemachine/retraining.asl.json``: only which functions the retraining invokes (their
+  metrics are per retraining, not per photo);
 * ``statemachine/batch_classification.asl.json``: the Distributed Map's item processor (one
   transition for a child that succeeds, the ``States.TaskFailed`` catch path for one that fails)
   and the parent's states;
 * ``template.yaml``: function memory and architecture, the inline-image limit, log retention,
   the alarms and dashboards it declares, the monitor's schedule and window, the Map's default
-  ``MaxConcurrency``, the number of functions and labels.
+  ``MaxConcurrency``, the number of functions and labels, the review workflow's log level and the
+  reviews table's indexes.
 
 What no file holds is a parameter of :class:`Usage`, each with its provenance in
 :data:`PROVENANCE`: "measured" (on this machine, with the file or command named), "estimate"
@@ -31,6 +38,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_ASL = REPO_ROOT / "statemachine" / "image_classification.asl.json"
 BATCH_ASL = REPO_ROOT / "statemachine" / "batch_classification.asl.json"
+REVIEW_ASL = REPO_ROOT / "statemachine" / "review.asl.json"
+RETRAINING_ASL = REPO_ROOT / "statemachine" / "retraining.asl.json"
 TEMPLATE = REPO_ROOT / "template.yaml"
 
 THRESHOLD_ERROR = "THRESHOLD_CONFIDENCE_NOT_MET"
@@ -47,7 +56,9 @@ LOG_EVENTS_PER_EXECUTION = 2
 # Every custom metric the functions publish (Powertools EMF), and how many time series each is:
 # "function" = one per function (ColdStart has the function_name dimension), "label" = one per
 # class label (a PredictedLabel or Label dimension), else 1. tests/scale checks that every
-# literal metric name in functions/*/app.py is here.
+# literal metric name in functions/*/app.py is here. The retraining's metrics (RETRAINING_METRICS)
+# are published only in the hours a retraining runs; CloudWatch prorates a custom metric by the
+# hours it is published, so they are not priced (docs/scale.md gives the figure).
 CUSTOM_METRICS: tuple[tuple[str, str | int], ...] = (
     ("ColdStart", "function"),
     ("ImagesProcessed", 1), ("ImageBytes", 1),                      # serialize_image_data
@@ -55,13 +66,16 @@ CUSTOM_METRICS: tuple[tuple[str, str | int], ...] = (
     ("HighConfidenceInferences", "label"), ("LowConfidenceInferences", "label"),  # filter
     ("ResultsRecorded", 1), ("ResultsAlreadyRecorded", 1),          # record_result
     ("ImagesSentToReview", "label"),                                # send_to_review
+    ("ImagesReviewed", "label"), ("ReviewsExpired", 1),             # record_review
     ("AlertsPublished", 1),                                         # alert_message
     ("BatchImages", 1), ("BatchConfident", 1), ("BatchBelowThreshold", 1), ("BatchFailed", 1),
     ("Inferences", 1), ("SkippedRecords", 1), ("ShareAboveThreshold", 1),   # monitor_captures
     ("LowConfidenceShare", 1), ("MeanConfidence", 1), ("ConfidencePSI", 1),
     ("ConfidenceKSPValue", 1), ("LabelMixChiSquarePValue", 1), ("DriftDetected", 1),
     ("Predictions", "label"),
+    ("ChallengersPromotable", 1), ("ChallengersRejected", 1),       # register_challenger
 )
+RETRAINING_METRICS = frozenset({"ChallengersPromotable", "ChallengersRejected"})
 # Alarms outside the template: `scones deploy` puts two on the endpoint (5xx share, model
 # latency: model/deploy.py), and the target-tracking scaling policy makes two (high and low).
 DEPLOY_ALARMS = 2
@@ -165,6 +179,7 @@ class PathModel:
     states: tuple[str, ...]
     types: tuple[str, ...]
     lambda_states: tuple[str, ...]
+    start_states: tuple[str, ...] = ()   # states:startExecution Tasks (a StartExecution call)
 
     @property
     def transitions(self) -> int:
@@ -180,16 +195,24 @@ def _path(name: str, states: dict, start: str, divert: dict[str, str] | None = N
     visited = walk(states, start, divert)
     return PathModel(
         name=name, states=visited, types=tuple(states[s]["Type"] for s in visited),
-        lambda_states=tuple(s for s in visited if states[s]["Type"] == "Task"
-                            and str(states[s].get("Resource", "")).endswith(":lambda:invoke")))
+        lambda_states=tuple(s for s in visited if _is_lambda(states[s])),
+        start_states=tuple(s for s in visited if states[s]["Type"] == "Task" and str(
+            states[s].get("Resource", "")).split(":::")[-1].startswith("states:startExecution")))
+
+
+def _is_lambda(state: dict) -> bool:
+    """A Task that invokes a function: ``lambda:invoke`` or ``lambda:invoke.waitForTaskToken``."""
+    resource = str(state.get("Resource", "")).split(":::")[-1]
+    return state["Type"] == "Task" and resource.split(".")[0] == "lambda:invoke"
 
 
 @dataclass(frozen=True)
 class WorkflowModel:
-    """What the two definitions say about one photo."""
+    """What the definitions say about one photo."""
 
     confident: PathModel
-    review: PathModel
+    review: PathModel                    # the per-photo workflow of a photo below the threshold
+    review_workflow: PathModel           # the review it starts (Standard), labeled path
     batch_child_success: PathModel
     batch_child_failure: PathModel
     batch_parent: PathModel
@@ -198,14 +221,21 @@ class WorkflowModel:
     endpoint_retry: RetryPolicy          # EndpointThrottled (ClassifyImage)
     start_execution_retry: RetryPolicy   # the batch's StartExecution throttling
     map_max_concurrency: int
+    retraining_functions: tuple[str, ...] = ()  # function logical ids the retraining invokes
 
     @property
     def lambda_states(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.confident.lambda_states + self.review.lambda_states))
+        return tuple(dict.fromkeys(self.confident.lambda_states + self.review.lambda_states
+                                   + self.review_workflow.lambda_states))
+
+
+def _function_id(state: dict) -> str:
+    return str(state["Parameters"]["FunctionName"]).removesuffix("Arn")
 
 
 def workflow_model(image_asl: Path | str = IMAGE_ASL, batch_asl: Path | str = BATCH_ASL,
-                   batch_max_concurrency: int = 20) -> WorkflowModel:
+                   batch_max_concurrency: int = 20, review_asl: Path | str = REVIEW_ASL,
+                   retraining_asl: Path | str = RETRAINING_ASL) -> WorkflowModel:
     image = load_asl(image_asl)
     states = image["States"]
     catching = next(n for n, s in states.items() if catch_target(s, THRESHOLD_ERROR))
@@ -221,16 +251,29 @@ def workflow_model(image_asl: Path | str = IMAGE_ASL, batch_asl: Path | str = BA
     child_states, child_start = processor["States"], processor["StartAt"]
     failure_next = catch_target(child_states[child_start], "States.TaskFailed")
 
+    reviewing = load_asl(review_asl)
+    review_states = reviewing["States"]
+    # the labeled path: the reviewer answers, and the Choice after RecordReview takes its
+    # default (no retraining started: one review in RetrainAfterLabels starts one)
+    divert = {n: s["Default"] for n, s in review_states.items()
+              if s["Type"] == "Choice" and "Default" in s}
+    review_workflow = _path("review workflow, labeled", review_states, reviewing["StartAt"],
+                            divert)
+
     functions = {}
     for name in dict.fromkeys(confident.lambda_states + review.lambda_states):
-        arn = str(states[name]["Parameters"]["FunctionName"])
-        functions[name] = arn.removesuffix("Arn")
+        functions[name] = _function_id(states[name])
+    for name in review_workflow.lambda_states:
+        functions[name] = _function_id(review_states[name])
+    retraining = load_asl(retraining_asl)["States"]
+    retraining_functions = tuple(dict.fromkeys(
+        _function_id(s) for s in retraining.values() if _is_lambda(s)))
     source = str(Path(image_asl).name)
     lambda_retry = retry_policy(states[image["StartAt"]], LAMBDA_THROTTLE_ERROR, source)
     classify = next(n for n in confident.lambda_states
                     if retry_policy(states[n], ENDPOINT_THROTTLE_ERROR))
     return WorkflowModel(
-        confident=confident, review=review,
+        confident=confident, review=review, review_workflow=review_workflow,
         batch_child_success=_path("batch child, image succeeded", child_states, child_start),
         batch_child_failure=_path("batch child, image failed", child_states, child_start,
                                   {child_start: failure_next} if failure_next else None),
@@ -241,6 +284,7 @@ def workflow_model(image_asl: Path | str = IMAGE_ASL, batch_asl: Path | str = BA
         start_execution_retry=retry_policy(child_states[child_start], START_THROTTLE_ERROR,
                                            str(Path(batch_asl).name)) or RetryPolicy(),
         map_max_concurrency=int(parent[map_name].get("MaxConcurrency", batch_max_concurrency)),
+        retraining_functions=retraining_functions,
     )
 
 
@@ -264,6 +308,8 @@ class TemplateFacts:
     upload_rule_max_attempts: int
     upload_rule_max_age_s: int
     endpoint_read_timeout_s: float
+    review_log_level: str = "ALL"   # ReviewStateMachine's Logging Level
+    review_indexes: int = 0         # the reviews table's global secondary indexes
 
 
 def _yaml_loader():
@@ -299,6 +345,8 @@ def template_facts(path: Path | str = TEMPLATE) -> TemplateFacts:
     monitor = next(r for name, r in resources.items() if name == "MonitorCapturesFunction")
     rule = resources["ImageUploadedRule"]["Properties"]["Targets"][0]["RetryPolicy"]
     retention = {int(r["Properties"]["RetentionInDays"]) for r in of_type("AWS::Logs::LogGroup")}
+    review_machine = resources["ReviewStateMachine"]["Properties"]
+    reviews_table = resources["ReviewsTable"]["Properties"]
     return TemplateFacts(
         memory_mb=int(glob["MemorySize"]), architecture=str(glob["Architectures"][0]),
         timeout_s=int(glob["Timeout"]),
@@ -316,13 +364,27 @@ def template_facts(path: Path | str = TEMPLATE) -> TemplateFacts:
         upload_rule_max_age_s=int(rule["MaximumEventAgeInSeconds"]),
         endpoint_read_timeout_s=float(resources["ClassifyImageFunction"]["Properties"][
             "Environment"]["Variables"]["ENDPOINT_READ_TIMEOUT_SECONDS"]),
+        review_log_level=str(review_machine.get("Logging", {}).get("Level", "OFF")),
+        review_indexes=len(reviews_table.get("GlobalSecondaryIndexes", [])),
     )
 
 
-def custom_metric_series(facts: TemplateFacts) -> int:
-    """Metric time series the functions publish (each billed as one custom metric)."""
-    per = {"function": facts.functions, "label": facts.labels}
-    return sum(per[n] if isinstance(n, str) else n for _, n in CUSTOM_METRICS)
+def _series(facts: TemplateFacts, functions: int, retraining: bool) -> int:
+    per = {"function": functions, "label": facts.labels}
+    return sum(per[n] if isinstance(n, str) else n for name, n in CUSTOM_METRICS
+               if (name in RETRAINING_METRICS) == retraining and name != "ColdStart") + functions
+
+
+def custom_metric_series(facts: TemplateFacts, retraining_functions: int = 0) -> int:
+    """Metric time series the functions publish all month (each billed as one custom metric):
+    the per-photo and monitoring ones, ColdStart once per function outside the retraining."""
+    return _series(facts, facts.functions - retraining_functions, retraining=False)
+
+
+def retraining_metric_series(facts: TemplateFacts, retraining_functions: int) -> int:
+    """The series only a retraining publishes (its outcome, its functions' ColdStart): billed
+    for the hours a retraining runs, not priced (docs/scale.md)."""
+    return _series(facts, retraining_functions, retraining=True)
 
 
 # ---- what no file holds ----
@@ -334,7 +396,10 @@ LAMBDA_MS_AT_512 = {
     "ClassifyImage": (31.0, 4.0),        # InvokeEndpoint: measured model latency + network
     "FilterLowConfidence": (0.0, 3.0),   # pure
     "RecordResult": (12.0, 3.0),         # DynamoDB conditional PutItem
-    "SendToReview": (55.0, 5.0),         # S3 CopyObject + PutObject
+    "SendToReview": (67.0, 5.0),         # S3 CopyObject + PutObject, DynamoDB PutItem (review)
+    # S3 CopyObject to labels/, GetObject + PutObject of the sidecar, DynamoDB PutItem (result)
+    # and two UpdateItem (close, counter); the model version from SSM is cached per container
+    "RecordReview": (106.0, 5.0),
 }
 
 
@@ -366,6 +431,9 @@ class Usage:
     result_item_bytes: float = 500.0
     dynamodb_item_overhead_bytes: float = 100.0
     review_sidecar_bytes: float = 600.0
+    review_item_bytes: float = 1500.0
+    review_closed_item_bytes: float = 700.0
+    review_log_bytes: float = 950.0
     months_kept: float = 12.0
     peak_factor: float = 2.0
     batch_size: int = 1000
@@ -430,6 +498,14 @@ PROVENANCE: dict[str, tuple[str, str]] = {
     "capture_files_per_instance_minute": ("estimate", "SageMaker buffers captures into files"),
     "result_item_bytes": ("estimate", "the RecordResult item: ten attributes, an ARN"),
     "review_sidecar_bytes": ("estimate", "the SendToReview JSON sidecar"),
+    "review_item_bytes": ("estimate", "the pending review SendToReview puts in the reviews "
+                          "table: its task token (up to 2,048 characters), two execution ARNs, "
+                          "the inferences (2 WRU)"),
+    "review_closed_item_bytes": ("estimate", "a labeled review as stored: the task token "
+                                 "removed, label, reviewer and time added"),
+    "review_log_bytes": ("estimate", "RecordReview's Powertools line and ImagesReviewed EMF "
+                         "line per reviewed photo, taken as SendToReview's measured 664 + 286 "
+                         "bytes (runs/demo/lambda.log, which predates RecordReview)"),
     "months_kept": ("estimate", "storage billed in the 12th month with no lifecycle rule (the "
                     "template sets none), or steady state with a 12-month expiry"),
     "peak_factor": ("estimate", "the busiest hour carries twice the average hour's photos; "
@@ -449,26 +525,44 @@ PROVENANCE: dict[str, tuple[str, str]] = {
 class PerPhoto:
     """Expected counts for one photo (confident and below-threshold photos weighted)."""
 
-    transitions: float
-    log_events: float
+    transitions: float                   # the per-photo workflow's (Standard or Express)
+    log_events: float                    # Step Functions log events (Level ALL workflows)
     lambda_invocations: dict[str, float]
     batch_child_transitions: float
+    review_transitions: float = 0.0      # the review workflow's, always Standard
+    review_executions: float = 0.0
+    start_executions: float = 1.0        # StartExecution calls: the photo's own + its review's
 
     @property
     def invocations(self) -> float:
         return sum(self.lambda_invocations.values())
 
+    @property
+    def standard_transitions(self) -> float:
+        """Transitions billed as Standard when the per-photo workflow is Standard too."""
+        return self.transitions + self.review_transitions
 
-def per_photo(model: WorkflowModel, usage: Usage) -> PerPhoto:
+
+def per_photo(model: WorkflowModel, usage: Usage, review_log_level: str = "ALL") -> PerPhoto:
+    """``review_log_level``: the review workflow's Logging Level (template.yaml): its events
+    count only at ALL (at ERROR its labeled path writes none)."""
     p = usage.confident_share
+    below = 1 - p
     invocations: dict[str, float] = {}
-    for path, weight in ((model.confident, p), (model.review, 1 - p)):
+    for path, weight in ((model.confident, p), (model.review, below),
+                         (model.review_workflow, below * len(model.review.start_states))):
         for state in path.lambda_states:
             invocations[state] = invocations.get(state, 0.0) + weight
+    reviews = below * len(model.review.start_states)
+    review_events = model.review_workflow.log_events if review_log_level == "ALL" else 0
     return PerPhoto(
-        transitions=p * model.confident.transitions + (1 - p) * model.review.transitions,
-        log_events=p * model.confident.log_events + (1 - p) * model.review.log_events,
+        transitions=p * model.confident.transitions + below * model.review.transitions,
+        log_events=(p * model.confident.log_events + below * model.review.log_events
+                    + reviews * review_events),
         lambda_invocations=invocations,
         batch_child_transitions=(p * model.batch_child_success.transitions
-                                 + (1 - p) * model.batch_child_failure.transitions),
+                                 + below * model.batch_child_failure.transitions),
+        review_transitions=reviews * model.review_workflow.transitions,
+        review_executions=reviews,
+        start_executions=1 + p * len(model.confident.start_states) + reviews,
     )

@@ -22,7 +22,13 @@ from scones.scale.capacity import (
 from scones.scale.cost import context
 from scones.scale.usage import RetryPolicy, workflow_model
 
-START_EXECUTION_PER_HOUR = 300 * 3600    # us-east-1 refill, quotas.json
+P = 0.745                                # confident share (measured, make demo)
+# StartExecution calls a photo makes: its own execution, and for one below the threshold the
+# review's (StartReview): 1.255
+STARTS_PER_PHOTO = 1 + (1 - P)
+START_EXECUTION_PER_HOUR = 300 * 3600 / STARTS_PER_PHOTO    # us-east-1 refill, quotas.json
+# Standard transitions a photo makes: 4 confident, 5 below the threshold + its review's 5
+TRANSITIONS_PER_PHOTO = P * 4 + (1 - P) * 5 + (1 - P) * 5
 ENDPOINT_PER_HOUR = 4 * 2 * 25.5 * 3600  # 4 x ml.m5.large x 2 vCPU x measured 25.5 img/s
 
 
@@ -136,20 +142,25 @@ def test_just_below_start_execution_nothing_is_reached_just_above_it_is(ctx):
     increase = next(i for i in above.increases if i.key == "sfn_start_execution")
     assert increase.current == 300 and increase.request == pytest.approx(
         1.03 * 300 * 1.25, abs=1)
+    assert start.offered == pytest.approx(sum(poisson_arrivals(
+        1.03 * START_EXECUTION_PER_HOUR / 3600)) * STARTS_PER_PHOTO)
 
 
 def test_more_instances_move_the_first_limit_from_the_endpoint_to_start_execution(ctx):
-    # 5 x 51 = 255/s is below StartExecution's 300/s, 6 x 51 = 306/s is above it
+    # StartExecution's 300/s are 300 / 1.255 = 239 photos/s; 4 x 51 = 204/s is below it,
+    # 5 x 51 = 255/s above it
+    four = capacity_report(800_000, ctx=ctx, fleet=Fleet(max_instances=4))
     five = capacity_report(800_000, ctx=ctx, fleet=Fleet(max_instances=5))
-    six = capacity_report(800_000, ctx=ctx, fleet=Fleet(max_instances=6))
-    assert five.first_limit.limit.key == "endpoint_fleet"
-    assert six.first_limit.limit.key == "sfn_start_execution"
-    assert six.first_quota is six.first_limit
+    assert four.first_limit.limit.key == "endpoint_fleet"
+    assert five.first_limit.limit.key == "sfn_start_execution"
+    assert five.first_quota is five.first_limit
+    assert five.first_limit.sustainable_photos_per_hour == pytest.approx(
+        START_EXECUTION_PER_HOUR)
 
 
 def test_a_quota_override_moves_the_first_quota(ctx):
-    # transitions at 4.255 a photo: at 1,000/s they allow 846,063 photos/h, below
-    # StartExecution's 1,080,000; at the archived guide's 1,500/s, 1,269,095: above it
+    # transitions at 5.53 a photo: at 1,000/s they allow 650,995 photos/h, below
+    # StartExecution's 860,558; at the archived guide's 1,500/s, 976,492: above it
     default = capacity_report(100_000, ctx=ctx)
     low = capacity_report(100_000, ctx=ctx, quota_overrides={
         "sfn_state_transitions.refill_per_s": 1000})
@@ -157,7 +168,10 @@ def test_a_quota_override_moves_the_first_quota(ctx):
         "sfn_state_transitions.refill_per_s": 1500})
     assert default.first_quota.limit.key == "sfn_start_execution"
     assert low.first_quota.limit.key == "sfn_state_transitions"
-    assert low.first_quota.sustainable_photos_per_hour == pytest.approx(1000 / 4.255 * 3600)
+    assert low.first_quota.sustainable_photos_per_hour == pytest.approx(
+        1000 / TRANSITIONS_PER_PHOTO * 3600)
+    assert 1000 / TRANSITIONS_PER_PHOTO * 3600 < START_EXECUTION_PER_HOUR < (
+        1500 / TRANSITIONS_PER_PHOTO * 3600)
     assert archived.first_quota.limit.key == "sfn_start_execution"
     with pytest.raises(KeyError):
         apply_overrides(load_quotas(), {"no_such_quota.refill_per_s": 1})
@@ -189,6 +203,17 @@ def test_other_regions_have_the_smaller_buckets(ctx):
     assert events.limit.refill_per_s == 4500
 
 
+def test_each_table_meets_its_own_write_quota(ctx):
+    # ResultsTable: 1 WRU a photo (a confident result or a reviewer's); ReviewsTable: 10 WRU a
+    # review (put 2 + index 2, close 2 + index 2 + 1, counter 1) for 25.5% of the photos
+    report = capacity_report(100_000, ctx=ctx)
+    by_key = {r.limit.key: r.limit for r in report.results}
+    assert by_key["dynamodb_on_demand_writes"].per_photo == 1
+    assert by_key["dynamodb_on_demand_writes_reviews"].per_photo == pytest.approx((1 - P) * 10)
+    assert by_key["dynamodb_on_demand_writes_reviews"].name.endswith("ReviewsTable")
+    assert by_key["sfn_state_transitions"].per_photo == pytest.approx(TRANSITIONS_PER_PHOTO)
+
+
 # ---- the command ----
 
 def _parser():
@@ -205,10 +230,10 @@ def test_the_capacity_command_prints_the_first_limit_and_writes_json(tmp_path, c
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "first limit: Step Functions StartExecution (Standard)" in text
-    assert "quota increases to request" in text and "-> 382 StartExecution/s" in text
+    assert "quota increases to request" in text and "-> 480 StartExecution/s" in text
     data = json.loads(out.read_text())
     assert data["first_reached"] == "sfn_start_execution" and data["seed"] == 0
-    assert data["increases"][0]["request"] == 382  # 1.1e6 / 3600 x 1.25 = 381.9
+    assert data["increases"][0]["request"] == 480  # 1.1e6 / 3600 x 1.255 x 1.25 = 479.3
 
 
 def test_the_capacity_command_rejects_a_bad_quota_override(capsys):

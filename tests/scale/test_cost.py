@@ -34,6 +34,7 @@ from scones.scale.usage import (
     custom_metric_series,
     load_asl,
     per_photo,
+    retraining_metric_series,
     template_facts,
     workflow_model,
 )
@@ -69,6 +70,14 @@ P = 0.745                    # confident share (measured, make demo)
 IMAGE = 2851                 # bytes (measured mean of the shared PNGs)
 RESPONSE = 41
 RUNS = 730 * 60 / 15         # monitor runs a month (schedule 15 min)
+# transitions, counted from the ASL by state name: a confident photo enters SerializeImageData,
+# ClassifyImage, FilterLowConfidence, RecordResult (4); one below the threshold enters the first
+# three, StartReview and the Fail state (5), and its review (always Standard) enters
+# ReviewSettings, SendToReview, RecordReview, EnoughNewLabels, Reviewed (5)
+PHOTO_TRANSITIONS = P * 4 + (1 - P) * 5
+REVIEW_TRANSITIONS = (1 - P) * 5
+# Lambda invocations: 4 when confident; 3 + the review's SendToReview and RecordReview below it
+INVOCATIONS = P * 4 + (1 - P) * (3 + 2)
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +135,32 @@ def test_the_paths_are_walked_from_the_asl():
     assert model.confident.states == ("SerializeImageData", "ClassifyImage",
                                       "FilterLowConfidence", "RecordResult")
     assert model.review.states == ("SerializeImageData", "ClassifyImage", "FilterLowConfidence",
-                                   "SendToReview", "ConfidenceThresholdNotMet")
-    assert model.review.lambda_states == model.review.states[:4]
+                                   "StartReview", "ConfidenceThresholdNotMet")
+    assert model.review.lambda_states == model.review.states[:3]
+    assert model.review.start_states == ("StartReview",) and model.confident.start_states == ()
+    # the review workflow's labeled path: the Choice takes its default (no retraining)
+    assert model.review_workflow.states == ("ReviewSettings", "SendToReview", "RecordReview",
+                                            "EnoughNewLabels", "Reviewed")
+    assert model.review_workflow.lambda_states == ("SendToReview", "RecordReview")
+    assert model.functions["RecordReview"] == "RecordReviewFunction"
+    assert model.retraining_functions == ("PrepareRetrainingFunction",
+                                          "RegisterChallengerFunction",
+                                          "PromoteChallengerFunction")
     assert model.batch_child_success.transitions == 1
     assert model.batch_child_failure.transitions == 4  # task, Pass, Choice, Pass
-    per = per_photo(model, Usage())
-    assert per.transitions == pytest.approx(P * 4 + (1 - P) * 5)
-    assert per.invocations == pytest.approx(4)
+    per = per_photo(model, Usage(), template_facts().review_log_level)
+    assert per.transitions == pytest.approx(PHOTO_TRANSITIONS)
+    assert per.review_transitions == pytest.approx(REVIEW_TRANSITIONS)
+    assert per.standard_transitions == pytest.approx(4.255 + 1.275)
+    assert per.review_executions == pytest.approx(1 - P)
+    assert per.start_executions == pytest.approx(1 + (1 - P))
+    assert per.invocations == pytest.approx(INVOCATIONS)
+    # Level ALL events of the per-photo workflow (Task 5, Fail 1, + start and end); the review
+    # workflow logs at Level ERROR: nothing on its labeled path
+    assert template_facts().review_log_level == "ERROR"
     assert per.log_events == pytest.approx(P * (2 + 4 * 5) + (1 - P) * (2 + 4 * 5 + 1))
+    at_all = per_photo(model, Usage(), "ALL")  # Pass 2, Task 5 x 2, Choice 2, Succeed 1, + 2
+    assert at_all.log_events == pytest.approx(per.log_events + (1 - P) * (2 + 2 + 10 + 2 + 1))
 
 
 def test_a_state_added_to_the_asl_is_counted(tmp_path):
@@ -165,7 +192,7 @@ def test_every_metric_the_functions_publish_is_counted():
     for app in sorted((REPO / "functions").glob("*/app.py")):
         text += app.read_text()
     names |= set(re.findall(r'(?<!add_dimension\()name="([A-Z][A-Za-z]+)"', text))
-    for pair in re.findall(r'"([A-Z][A-Za-z]+)" if \w+ else "([A-Z][A-Za-z]+)"', text):
+    for pair in re.findall(r'"([A-Z][A-Za-z]+)" if [^\n]+?\s+else "([A-Z][A-Za-z]+)"', text):
         names |= set(pair)
     batch = re.search(r'for name in \(([^)]*)\):\s*metrics\.add_metric', text).group(1)
     names |= {"Batch" + n.title().replace("_", "") for n in re.findall(r'"(\w+)"', batch)}
@@ -174,8 +201,18 @@ def test_every_metric_the_functions_publish_is_counted():
     counted = {name for name, _ in CUSTOM_METRICS} - {"ColdStart"}  # Powertools' own
     # THEN the usage model counts exactly those
     assert names == counted
+    assert {"ImagesReviewed", "ReviewsExpired", "ChallengersPromotable",
+            "ChallengersRejected"} <= names
     facts = template_facts()
-    assert custom_metric_series(facts) == 36 and facts.functions == 8 and facts.labels == 2
+    assert facts.functions == 12 and facts.labels == 2
+    # priced all month: ColdStart for the 12 - 3 functions outside the retraining; 1 series
+    # each for ImagesProcessed, ImageBytes, EndpointLatency, Confidence, ResultsRecorded,
+    # ResultsAlreadyRecorded, ReviewsExpired, AlertsPublished, the 4 batch and the 9 monitor
+    # metrics (21); 2 (one per label) for High/LowConfidenceInferences, ImagesSentToReview,
+    # ImagesReviewed, Predictions (10)
+    assert custom_metric_series(facts, 3) == 9 + 21 + 10
+    # per retraining: ChallengersPromotable, ChallengersRejected, ColdStart of the 3 functions
+    assert retraining_metric_series(facts, 3) == 2 + 3
 
 
 def test_the_deploy_defaults_are_model_deploys():
@@ -191,10 +228,11 @@ def test_the_deploy_defaults_are_model_deploys():
 
 def test_orchestration_lines(report):
     assert lines(report, "orchestration", "standard") == pytest.approx(
-        [N * (P * 4 + (1 - P) * 5) * SFN_TRANSITION])
+        [N * PHOTO_TRANSITIONS * SFN_TRANSITION, N * REVIEW_TRANSITIONS * SFN_TRANSITION])
     assert lines(report, "orchestration", "express") == pytest.approx(
         [N * EXPRESS_REQUEST,
-         N * 0.2 * (64 / 1024) * EXPRESS_GB_S])  # 176 ms billed as 200 ms, one 64 MB chunk
+         N * 0.2 * (64 / 1024) * EXPRESS_GB_S,   # 176 ms billed as 200 ms, one 64 MB chunk
+         N * REVIEW_TRANSITIONS * SFN_TRANSITION])  # the review stays Standard
 
 
 def test_inference_lines(report):
@@ -209,11 +247,12 @@ def test_inference_lines(report):
 
 
 def test_lambda_lines(report):
-    # billed ms at 512 MB: serialize 30+5, classify 31+4, filter 0+3, record 12+3, review 55+5
-    ms = 35 + 35 + 3 + P * 15 + (1 - P) * 60
+    # billed ms at 512 MB: serialize 30+5, classify 31+4, filter 0+3, record 12+3; below the
+    # threshold the review's SendToReview 67+5 and RecordReview 106+5
+    ms = 35 + 35 + 3 + P * 15 + (1 - P) * (72 + 111)
     records = 1000 / 1440 * 60                        # photos in the monitor's 60-min window
     monitor_s = (1000 + records * 0.205) / 1000
-    requests = N * 4 + RUNS
+    requests = N * INVOCATIONS + RUNS
     gb_s = (N * ms / 1000 + RUNS * monitor_s) * 0.5
     assert lines(report, "lambda", "lambda:arm64:512") == pytest.approx(
         [requests * LAMBDA_REQUEST, gb_s * LAMBDA_ARM_GB_S])
@@ -223,7 +262,7 @@ def test_lambda_memory_rows(report):
     shapes = {s.key: s for s in report.components["lambda"]}
     assert shapes["lambda:arm64:512"].deployed
     # at 1024 MB the CPU part halves: serialize 30+2.5 -> 33 ms (rounded up), ...
-    ms_1024 = 33 + 33 + 2 + P * 14 + (1 - P) * 58
+    ms_1024 = 33 + 33 + 2 + P * 14 + (1 - P) * (70 + 109)  # 69.5 -> 70, 108.5 -> 109
     monitor_s = (1000 + 1000 / 1440 * 60 * 0.205) * 0.5 / 1000
     gb_s = (N * ms_1024 / 1000 + RUNS * monitor_s) * 1.0
     assert shapes["lambda:arm64:1024"].detail["billed_ms_per_photo"] == pytest.approx(ms_1024)
@@ -235,28 +274,39 @@ def test_lambda_memory_rows(report):
 def test_s3_capture_and_dynamodb_lines(report):
     below = 1 - P
     assert lines(report, "s3", "s3") == pytest.approx([
-        N * S3_PUT, N * S3_GET, N * below * 2 * S3_PUT,
+        N * S3_PUT, N * S3_GET,
+        N * below * 2 * S3_PUT,                       # SendToReview: review copy + sidecar
+        N * below * 2 * S3_PUT,                       # RecordReview: labels/ copy + sidecar
+        N * below * S3_GET,                           # RecordReview reads the sidecar
         N * 12 * IMAGE / GB * S3_GB_MONTH,
-        N * 12 * below * (IMAGE + 600) / GB * S3_GB_MONTH])
+        N * 12 * below * (IMAGE + 600) / GB * S3_GB_MONTH,
+        N * 12 * below * IMAGE / GB * S3_GB_MONTH])
     record = 4 * math.ceil(IMAGE / 3) + 386          # base64 image + measured JSON around it
     assert lines(report, "capture", "capture") == pytest.approx([
         2 * 730 * 60 * S3_PUT,                        # a file a minute from each of 2 instances
         N * record * 12 / GB * S3_GB_MONTH,
         RUNS * 2 * 60 * S3_GET,                       # the window's files, each run
         RUNS * 1 * S3_PUT])
-    items_gb = N * P * 12 * (500 + 100) / GB
+    # results: 1 WRU a photo (a confident result, or the reviewer's human result); reviews, per
+    # reviewed photo, with the ByStatus index (projection ALL): the 1,500-byte pending put 2 + its
+    # index copy 2; the close 2 + the index's old entry deleted 2 + the 700-byte new one put 1;
+    # the counter 1 (no status: not in the index)
+    review_wru = (2 + 2) + (2 + 2 + 1) + 1
+    items_gb = (N * 12 * (500 + 100) + N * below * 12 * 2 * (700 + 100)) / GB
     assert lines(report, "dynamodb", "dynamodb") == pytest.approx([
-        N * P * DDB_WRU, items_gb * DDB_GB_MONTH, items_gb * DDB_PITR])
+        N * DDB_WRU, N * below * review_wru * DDB_WRU,
+        items_gb * DDB_GB_MONTH, items_gb * DDB_PITR])
 
 
 def test_cloudwatch_and_eventbridge_lines(report):
-    lambda_gb = (N * (3640 + 4 * 370) + RUNS * 2000) / GB
+    # the measured 3,640 bytes a photo, RecordReview's 950 per review, 370 per invocation
+    lambda_gb = (N * (3640 + (1 - P) * 950 + INVOCATIONS * 370) + RUNS * 2000) / GB
     sfn_gb = N * (P * 22 + (1 - P) * 23) * 350 / GB
     stored = (lambda_gb + sfn_gb) * 0.2 * 30 / (730 / 24)
     assert lines(report, "cloudwatch", "cloudwatch") == pytest.approx([
         lambda_gb * LOGS_GB, sfn_gb * LOGS_GB, stored * LOGS_STORED,
-        36 * METRIC,                                  # 36 metric series
-        (4 + 2 + 2) * ALARM,                          # template + deploy + target tracking
+        40 * METRIC,                                  # 40 metric series
+        (5 + 2 + 2) * ALARM,                          # template + deploy + target tracking
         1 * DASHBOARD,
         N * XRAY])                                    # under 1 photo/s: every one traced
     assert lines(report, "eventbridge", "eventbridge") == [0.0, 0.0, 0.0]
@@ -264,12 +314,15 @@ def test_cloudwatch_and_eventbridge_lines(report):
 
 def test_the_free_tier_subtracts_the_allowances(ctx):
     free = cost_report(1000, ctx=replace(ctx, free_tier=True), with_break_evens=False)
+    # one allowance of 4,000 transitions for both workflows, shared by the two lines
+    billed = (N * (PHOTO_TRANSITIONS + REVIEW_TRANSITIONS) - 4000) * SFN_TRANSITION
+    share = PHOTO_TRANSITIONS / (PHOTO_TRANSITIONS + REVIEW_TRANSITIONS)
     assert lines(free, "orchestration", "standard") == pytest.approx(
-        [(N * (P * 4 + (1 - P) * 5) - 4000) * SFN_TRANSITION])
+        [billed * share, billed * (1 - share)])
     assert lines(free, "lambda", "lambda:arm64:512") == [0.0, 0.0]  # < 1 M req, < 400k GB-s
     cw = lines(free, "cloudwatch", "cloudwatch")
     assert cw[:2] == [0.0, 0.0]                       # < 5 GB of logs
-    assert cw[3:] == pytest.approx([(36 - 10) * METRIC, 0.0, 0.0, 0.0])
+    assert cw[3:] == pytest.approx([(40 - 10) * METRIC, 0.0, 0.0, 0.0])
 
 
 def test_tiers_are_charged_in_order():
@@ -329,9 +382,12 @@ def test_express_meets_standard_only_with_the_free_tier(ctx):
     plain = break_even(ctx, "orchestration", "express", "standard")
     assert plain.photos_per_day is None and plain.cheaper_below == "express"
     free = break_even(replace(ctx, free_tier=True), "orchestration", "express", "standard")
-    # (4.255 n - 4000) x 0.000025 = n x (1e-6 + 0.2 x 0.0625 x 0.0000166667)
+    # Standard: (5.53 n - 4000) x 0.000025; Express: n x (1e-6 + 0.2 x 0.0625 x 0.0000166667)
+    # plus the review's 1.275 n transitions, inside the 4,000 free ones at that volume
     express = EXPRESS_REQUEST + 0.2 * 0.0625 * EXPRESS_GB_S
-    n = 4000 * SFN_TRANSITION / ((P * 4 + (1 - P) * 5) * SFN_TRANSITION - express)
+    n = 4000 * SFN_TRANSITION / ((PHOTO_TRANSITIONS + REVIEW_TRANSITIONS) * SFN_TRANSITION
+                                 - express)
+    assert REVIEW_TRANSITIONS * n < 4000
     assert free.photos_per_day == pytest.approx(n / DAYS_PER_MONTH, rel=1e-6)
     assert abs(free.cost_a - free.cost_b) < 0.01 and free.cheaper_below == "standard"
 
@@ -404,7 +460,7 @@ def test_the_cost_command_prints_a_table_and_writes_json(tmp_path, capsys):
     assert data["cheapest_overall"]["name"] == "Step Functions Express + serverless 2048 MB"
     standard = data["components"]["orchestration"][0]
     assert standard["lines"][0]["monthly"] == pytest.approx(
-        N * (P * 4 + (1 - P) * 5) * SFN_TRANSITION, abs=1e-6)
+        N * PHOTO_TRANSITIONS * SFN_TRANSITION, abs=1e-6)
     assert standard["lines"][0]["basis"] == "aws"
     assert data["usage"]["confident_share"]["basis"] == "measured"
 
