@@ -67,7 +67,7 @@ test-fast: install ## unit tests only (no training, no end-to-end workflow)
 deploy: build ## sam deploy with samconfig.toml (needs AWS credentials and a deployed endpoint)
 	$(BIN)/sam deploy
 
-demo: install ## the main job: train if needed, serve locally, run the workflow, write the report
+demo: install ## the main job: train if needed, serve locally, run the workflow, write the report, one turn of the loop
 	$(BIN)/scones demo
 
 bench: install ## benchmarks (speed and quality tables; not part of the tests)

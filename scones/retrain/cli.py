@@ -158,16 +158,9 @@ def run(args: argparse.Namespace) -> int:
     from model.challenge import check_reviewed
     from model.data import DataError, shared_data_dir
     from model.package import ArtifactError
-    from model.pipeline import retrain
     from model.train import TrainConfig
-    from scones.retrain.registry import (
-        RegistryError,
-        append_package,
-        next_version,
-        package_entry,
-    )
+    from scones.retrain.registry import RegistryError, next_version
     from scones_domain.monitoring.captures import CaptureError
-    from scones_domain.promotion import decide
 
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(args.hyperparameters) - known)
@@ -181,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_reviewed(args.reviewed)
         champion, champion_source = find_champion(args, stack)
-        version = next_version(args.out)
+        next_version(args.out)  # a registry.json that is not one: a usage error, before training
         config = TrainConfig(**args.hyperparameters)
     except (DataError, RegistryError, TypeError) as exc:
         return usage_error(str(exc))
@@ -190,41 +183,64 @@ def run(args: argparse.Namespace) -> int:
         if args.captures:
             return usage_error(f"argument --captures: {captures}: no such folder")
         captures = None  # the stack has served nothing yet
-    out_dir = Path(args.out) / f"v{version}"
     human = sys.stderr if args.json == STDOUT else sys.stdout
     print(f"retraining on {data} + {args.reviewed}; champion: "
           f"{f'{champion} ({champion_source})' if champion else champion_source}", file=human)
     try:
-        summary = retrain(data, out_dir, config, reviewed=args.reviewed,
-                          evaluation=args.evaluation, champion=champion, captures=captures,
-                          threshold=args.threshold)
+        result = retrain_and_register(
+            data, args.reviewed, args.out, config, evaluation=args.evaluation,
+            champion=champion, champion_source=champion_source, captures=captures,
+            threshold=args.threshold, max_ece=args.max_ece)
     except (DataError, ArtifactError, CaptureError) as exc:
         return usage_error(f"{type(exc).__name__}: {exc}")
-    document = summary["challenge"]
-    decision = decide(document["champion"], document["challenger"], max_ece=args.max_ece)
-    entry = package_entry(version, summary["artifact"], document, decision.as_dict(),
-                          None if champion is None else str(Path(champion).resolve()))
-    registry_file = append_package(args.out, entry)
-    result = {**decision.as_dict(), "champion": document["champion"],
-              "challenger": document["challenger"], "evaluation": document["evaluation"],
-              "shadow": document["shadow"], "registry": entry,
-              "registry_file": str(registry_file), "artifact": entry["artifact"],
-              "challenge": str(out_dir / "challenge.json"), "champion_source": champion_source,
-              "serving": None}
     status = 0
     endpoint = args.endpoint_url or (stack or {}).get("endpoint_url")
-    if decision.promoted and endpoint:
+    if result["promoted"] and endpoint:
         try:
-            result["serving"] = promote(endpoint, entry["artifact"], stack)
+            result["serving"] = promote(endpoint, result["artifact"], stack)
         except PromotionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
     if args.json:
         write_output(args.json, json.dumps(result, indent=2) + "\n")
     print(format_result(result), file=human)
-    if status == 0 and args.fail_if_rejected and not decision.promoted:
+    if status == 0 and args.fail_if_rejected and not result["promoted"]:
         return EXIT_REJECTED
     return status
+
+
+def retrain_and_register(data: str | Path, reviewed: str | Path, out: str | Path, config, *,
+                         evaluation: str | Path | None = None, champion: str | None = None,
+                         champion_source: str = "--model", captures: str | None = None,
+                         threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+                         max_ece: float = MAX_ECE, progress: bool = True) -> dict:
+    """Train the challenger into ``out/v<N>`` (``model.pipeline.retrain``: ``data`` plus the
+    ``reviewed`` labels, scored with the ``champion`` on ``evaluation``, shadow-checked on
+    ``captures``), apply the promotion gate and append package N to ``out/registry.json``.
+
+    Returns what ``scones retrain --json`` writes (``serving`` None: promoting to a running
+    endpoint is the caller's step). Raises the data, artifact and capture errors of the
+    retraining, and ``RegistryError`` for a registry.json that is not one."""
+    from model.pipeline import retrain
+    from scones.retrain.registry import append_package, next_version, package_entry
+    from scones_domain.promotion import decide
+
+    version = next_version(out)
+    out_dir = Path(out) / f"v{version}"
+    summary = retrain(data, out_dir, config, reviewed=reviewed, evaluation=evaluation,
+                      champion=champion, captures=captures, threshold=threshold,
+                      progress=progress)
+    document = summary["challenge"]
+    decision = decide(document["champion"], document["challenger"], max_ece=max_ece)
+    entry = package_entry(version, summary["artifact"], document, decision.as_dict(),
+                          None if champion is None else str(Path(champion).resolve()))
+    registry_file = append_package(out, entry)
+    return {**decision.as_dict(), "champion": document["champion"],
+            "challenger": document["challenger"], "evaluation": document["evaluation"],
+            "shadow": document["shadow"], "registry": entry,
+            "registry_file": str(registry_file), "artifact": entry["artifact"],
+            "challenge": str(out_dir / "challenge.json"), "champion_source": champion_source,
+            "serving": None}
 
 
 class PromotionError(Exception):
@@ -275,6 +291,8 @@ def format_result(result: dict) -> str:
               for name, key in rows]
     lines.append(f"{'classes':<18}{len(champion['class_labels']) if champion else '-':>10}"
                  f"{len(challenger['class_labels']):>12}")
+    lines.append(f"{'images (n)':<18}{champion['n'] if champion else '-':>10}"
+                 f"{challenger['n']:>12}")
     shadow = result["shadow"]
     if shadow is not None:
         rate = "-" if shadow["rate"] is None else f"{shadow['rate']:.1%}"

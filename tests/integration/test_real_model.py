@@ -87,9 +87,10 @@ def test_scones_run_with_the_real_model_gives_both_outcomes(real_model, sample_i
 
 def test_scones_demo_runs_the_held_out_images_and_writes_the_report(real_model, shared_data,
                                                                     tmp_path, capsys):
-    # GIVEN a trained model with its split WHEN `scones demo` runs offline
+    # GIVEN a trained model with its split WHEN `scones demo` runs offline (its loop's
+    # retraining one epoch long)
     code = main(["demo", "--data", str(shared_data), "--model", str(real_model),
-                 "--out", str(tmp_path / "demo")])
+                 "--out", str(tmp_path / "demo"), "--retrain-epochs", "1"])
     out = capsys.readouterr().out
     # THEN every held-out image went through the workflow and everything is where it says
     assert code == 0
@@ -104,6 +105,11 @@ def test_scones_demo_runs_the_held_out_images_and_writes_the_report(real_model, 
                    for f in (tmp_path / "demo" / "captures").rglob("*.jsonl"))
     assert captured == len(results)
     assert "where everything is" in out and "monitoring_report" in out
+    # AND the loop ran on real photos: reviewed, retrained, decided, registered
+    loop = summary["loop"]
+    assert loop["reviewed"]["n"] > 0 and loop["reason"]
+    assert loop["champion"]["n"] == loop["challenger"]["n"] == loop["evaluation"]["n"]
+    assert (tmp_path / "demo" / "loop" / "registry.json").exists()
     # AND the workflow reproduces the served artifact's own offline predictions on the same
     # images (endpoint batching, handlers and threshold change nothing)
     data_root = Path(split["data_root"])
