@@ -6,8 +6,9 @@ The workflow's input arrives as ``trigger``:
   ``action`` promote, nothing is trained;
 - ``{"trigger": "schedule" | "labels" | "drift"}``: ``action`` train when reviewed labels
   arrived since the last training (or ``"force": true``), else skip: the same data would train
-  the same model. Training resets the counter of labels since the last training (by the count
-  read, so labels recorded meanwhile still count towards the next one).
+  the same model; labels arriving faster than MIN_RETRAIN_INTERVAL_HOURS after the last
+  training wait for the next run. Training resets the counter of labels since the last training
+  (by the count read, so labels recorded meanwhile still count towards the next one).
 
 The champion is the model the endpoint serves now (its endpoint config's first variant); the
 request's channels are listed in scones_domain.retraining.
@@ -16,6 +17,7 @@ request's channels are listed in scones_domain.retraining.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -47,22 +49,33 @@ SAGEMAKER_ROLE_ARN = env_str("SAGEMAKER_ROLE_ARN")
 CAPTURE_S3_URI = os.environ.get("CAPTURE_S3_URI", "").strip() or None
 CONFIDENCE_THRESHOLD = env_probability("CONFIDENCE_THRESHOLD")
 TRAINING_HYPERPARAMETERS = env_json_object("TRAINING_HYPERPARAMETERS")
+MIN_RETRAIN_INTERVAL_HOURS = env_int("MIN_RETRAIN_INTERVAL_HOURS", minimum=0)
 
 sagemaker = boto3.client("sagemaker")
 dynamodb = boto3.client("dynamodb")
 
 
-def labels_since_training(client: Any) -> int:
+def last_training(client: Any) -> tuple[int, str | None]:
+    """(labels since the last training, when that training started) from the counter item."""
     item = client.get_item(TableName=REVIEWS_TABLE, Key={"review_id": {"S": COUNTER_ID}},
                            ConsistentRead=True).get("Item") or {}
-    return int(item.get("labels", {}).get("N", "0"))
+    return int(item.get("labels", {}).get("N", "0")), item.get("trained_at", {}).get("S")
 
 
-def reset_counter(client: Any, counted: int) -> None:
-    """Take the counted labels off the counter (labels recorded meanwhile stay counted)."""
+def reset_counter(client: Any, counted: int, started_at: str) -> None:
+    """Take the counted labels off the counter (labels recorded meanwhile stay counted) and
+    note when this training started."""
     client.update_item(TableName=REVIEWS_TABLE, Key={"review_id": {"S": COUNTER_ID}},
-                       UpdateExpression="ADD labels :taken",
-                       ExpressionAttributeValues={":taken": {"N": str(-counted)}})
+                       UpdateExpression="ADD labels :taken SET trained_at = :started",
+                       ExpressionAttributeValues={":taken": {"N": str(-counted)},
+                                                  ":started": {"S": started_at}})
+
+
+def hours_between(earlier: str, later: str) -> float:
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds() / 3600
 
 
 def channels(champion_model_data_url: str, capture_uri: str | None) -> dict[str, str]:
@@ -74,13 +87,22 @@ def channels(champion_model_data_url: str, capture_uri: str | None) -> dict[str,
     return found
 
 
-def plan(trigger: dict, new_labels: int) -> tuple[str, str]:
-    """(action, reason) for a retraining trigger (not a promotion)."""
-    if new_labels > 0:
-        return "train", f"{new_labels} reviewed label(s) since the last training"
+def plan(trigger: dict, new_labels: int, trained_at: str | None, now: str,
+         min_interval_hours: float) -> tuple[str, str]:
+    """(action, reason) for a retraining trigger (not a promotion). Labels arriving quickly
+    start a retraining at most once every ``min_interval_hours``; the labels stay counted for
+    the next run (the schedule's, or the next label multiple)."""
     if trigger.get("force") is True:
-        return "train", "forced, with no new reviewed label"
-    return "skip", "no reviewed label since the last training"
+        return "train", f"forced ({new_labels} reviewed label(s) since the last training)"
+    if new_labels <= 0:
+        return "skip", "no reviewed label since the last training"
+    if trained_at is not None:
+        since = hours_between(trained_at, now)
+        if since < min_interval_hours:
+            return "skip", (f"the last training started {since:.1f} h ago, less than "
+                            f"MinRetrainIntervalHours ({min_interval_hours:g}); {new_labels} "
+                            f"label(s) wait for the next run")
+    return "train", f"{new_labels} reviewed label(s) since the last training"
 
 
 @logger.inject_lambda_context
@@ -94,8 +116,9 @@ def lambda_handler(event: PrepareRetrainingInput, context: LambdaContext
         return {"action": "promote", "reason": "approved in the model registry",
                 "trigger": "approval", "new_labels": 0, "model_package_arn": arn}
     kind = str(trigger.get("trigger", "manual"))
-    new_labels = labels_since_training(dynamodb)
-    action, reason = plan(trigger, new_labels)
+    new_labels, trained_at = last_training(dynamodb)
+    started_at = require_str(event, "started_at")
+    action, reason = plan(trigger, new_labels, trained_at, started_at, MIN_RETRAIN_INTERVAL_HOURS)
     output: dict[str, Any] = {"action": action, "reason": reason, "trigger": kind,
                               "new_labels": new_labels}
     if action == "skip":
@@ -112,7 +135,7 @@ def lambda_handler(event: PrepareRetrainingInput, context: LambdaContext
         output_uri=f"s3://{IMAGE_BUCKET}/{MODELS_PREFIX}",
         hyperparameters={**TRAINING_HYPERPARAMETERS, "threshold": CONFIDENCE_THRESHOLD},
         max_runtime_seconds=TRAINING_MAX_RUNTIME_SECONDS)
-    reset_counter(dynamodb, new_labels)
+    reset_counter(dynamodb, new_labels, started_at)
     logger.info("training a challenger", extra={"training_job": name, "trigger": kind,
                                                 "new_labels": new_labels,
                                                 "champion": champion["model_data_url"]})

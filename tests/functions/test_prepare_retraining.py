@@ -18,10 +18,9 @@ PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/scones-vehicle
 EXECUTION = "5f0c2a8e-1b7d-4f2e-9a3c-6d4e8b1f2a7c"
 
 
-def run(trigger: dict) -> dict:
+def run(trigger: dict, started_at: str = "2026-12-01T11:02:05.000Z") -> dict:
     """The PrepareRetraining state's payload (statemachine/retraining.asl.json)."""
-    return {"trigger": trigger, "execution_name": EXECUTION,
-            "started_at": "2026-12-01T11:02:05.000Z"}
+    return {"trigger": trigger, "execution_name": EXECUTION, "started_at": started_at}
 
 
 def add_labels(stack, count: int) -> None:
@@ -80,7 +79,7 @@ def test_a_forced_run_trains_without_new_labels(load_function, stack, champion):
     result = load_function(FUNCTION)(run({"trigger": "schedule", "force": True}))
     assert not result.failed, result.payload
     assert result.payload["action"] == "train"
-    assert result.payload["reason"] == "forced, with no new reviewed label"
+    assert result.payload["reason"] == "forced (0 reviewed label(s) since the last training)"
     assert result.payload["training_job"]["TrainingJobName"] == f"scones-retrain-{EXECUTION}"
 
 
@@ -143,14 +142,14 @@ def test_labels_recorded_while_preparing_still_count_towards_the_next_run(load_f
     # GIVEN 5 labels, and 2 more recorded right after the function has read the count
     add_labels(stack, 5)
     function = load_function(FUNCTION)
-    read = function.module.labels_since_training
+    read = function.module.last_training
 
     def read_then_two_more(client):
         counted = read(client)
         add_labels(stack, 2)
         return counted
 
-    function.module.labels_since_training = read_then_two_more
+    function.module.last_training = read_then_two_more
     # WHEN the run trains on the 5
     assert function(run({"trigger": "labels"})).payload["new_labels"] == 5
     # THEN only those 5 are taken off
@@ -170,3 +169,22 @@ def test_a_missing_endpoint_is_endpoint_not_found(load_function, stack):
 def test_the_shipped_event_is_a_labels_trigger(load_function, stack, load_event):
     result = load_function(FUNCTION)(load_event("prepare_retraining.json"))
     assert (result.payload["action"], result.payload["trigger"]) == ("skip", "labels")
+
+
+def test_labels_start_a_retraining_at_most_once_per_interval(load_function, stack, champion):
+    # GIVEN a training started at 11:02 by labels (MinRetrainIntervalHours 24 by default)
+    add_labels(stack, 5)
+    function = load_function(FUNCTION)
+    assert function(run({"trigger": "labels"})).payload["action"] == "train"
+    # WHEN more labels arrive the same evening
+    add_labels(stack, 7)
+    result = function(run({"trigger": "labels"}, started_at="2026-12-01T20:02:05.000Z"))
+    # THEN they wait, still counted, for the next run
+    assert result.payload["action"] == "skip", result.payload
+    assert "9.0 h ago" in result.payload["reason"] and "MinRetrainIntervalHours (24)" in \
+        result.payload["reason"]
+    assert counter(stack) == 7
+    # AND a day later the labels train, as a forced run would have at once
+    later = function(run({"trigger": "labels"}, started_at="2026-12-02T11:03:00.000Z"))
+    assert later.payload["action"] == "train" and later.payload["new_labels"] == 7
+    assert counter(stack) == 0
