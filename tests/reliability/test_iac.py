@@ -22,7 +22,7 @@ RESOURCELESS_ACTIONS = {
     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "xray:PutTraceSegments",
     "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
-    "cloudwatch:PutMetricData",
+    "cloudwatch:PutMetricData", "ecr:GetAuthorizationToken",
 }
 
 
