@@ -93,7 +93,7 @@ MAY_IMPORT = {
     "scones.local": set(),
     "scones.serving": {"scones_domain"},
     "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
-    "scones.monitor": {"scones.local", "scones_domain"},
+    "scones.monitor": {"scones.local", "scones.review", "scones_domain"},
     "scones.scale": {"scones_domain"},
     "scones.retrain": {"model", "scones.local", "scones_domain"},
     "scones.review": {"scones.local", "scones_domain"},

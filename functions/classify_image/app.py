@@ -11,7 +11,6 @@ client makes a single attempt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -40,7 +39,7 @@ from scones_domain.errors import (
 )
 from scones_domain.events import SerializedImage, parse_serialized_image
 from scones_domain.images import check_content_type, check_image
-from scones_domain.predictions import probability_problem, top_prediction
+from scones_domain.predictions import inference_id, probability_problem, top_prediction
 from scones_domain.storage import read_object
 
 logger = Logger()
@@ -99,13 +98,13 @@ def endpoint_error(exc: ClientError, endpoint_name: str) -> WorkflowError:
 
 
 @tracer.capture_method(capture_response=False)
-def inference_id(execution_id: Any) -> dict[str, str]:
+def inference_id_parameter(execution_id: Any) -> dict[str, str]:
     """The InferenceId that names this execution's inference (SHA-256 of its ARN, 64 hex
     characters: SageMaker's limit): an execution run again (Express is at-least-once, a retried
     task) is captured under the same id, which the monitor counts once. Nothing without one."""
     if not isinstance(execution_id, str) or not execution_id:
         return {}
-    return {"InferenceId": hashlib.sha256(execution_id.encode()).hexdigest()}
+    return {"InferenceId": inference_id(execution_id)}
 
 
 def invoke_endpoint(body: bytes, content_type: str, execution_id: Any = None
@@ -118,7 +117,7 @@ def invoke_endpoint(body: bytes, content_type: str, execution_id: Any = None
             ContentType=content_type,
             Accept="application/json",
             Body=body,
-            **inference_id(execution_id),
+            **inference_id_parameter(execution_id),
         )
         raw = response["Body"].read()
     except ClientError as exc:

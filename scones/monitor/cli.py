@@ -77,7 +77,9 @@ def register(subparsers) -> None:
     p.add_argument("--reviewed-labels", default=None, metavar="PATH",
                    help="true labels of reviewed images, to measure accuracy on them: a folder "
                    "of <label>/ image folders, the review queue's copies with true_label filled "
-                   "in, or JSON Lines {inference_id|event_id|image, label} (docs/monitoring.md)")
+                   "in, or JSON Lines {inference_id|event_id|image, label} (default: the "
+                   "answered reviews of the running `scones up` stack, when the captures are "
+                   "its own; docs/monitoring.md)")
     p.add_argument("--logs", default=None, metavar="PATH",
                    help="saved function logs to read the rejected requests from: a file or "
                    "folder of `scones logs` or `sam logs` output, or `aws logs "
@@ -126,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         summary = write_report(
             args.captures, args.out, threshold=args.threshold, labels=_labels(args.labels),
             baseline=args.baseline, since=args.since, until=args.until, window=window,
-            reviewed_labels=args.reviewed_labels,
+            reviewed_labels=args.reviewed_labels or stack_reviews(args.captures, state,
+                                                                 Path(args.out)),
             rejections=rejections(args.logs, args.captures, state, args.since, args.until),
         )
     except LogsNotFoundError as exc:
@@ -170,6 +173,28 @@ def rejections(logs: str | None, captures: str, state: dict | None,
                                                                   str(state["capture"])):
         return read_running_stack(state, since=since, until=until)
     return None
+
+
+def stack_reviews(captures: str, state: dict | None, out: Path) -> Path | None:
+    """The running stack's answered reviews as reviewed labels, when ``captures`` are that
+    stack's: ``out/reviewed-labels.jsonl``, one ``{"inference_id", "label"}`` per review (the
+    review names the classification execution, whose inference ClassifyImage named after it);
+    None when there is no such stack or no answered review."""
+    if state is None or not state.get("capture") or not _same_place(str(captures),
+                                                                     str(state["capture"])):
+        return None
+    from scones.local.server import DEFAULT_STATE_FILE
+    from scones.review.queue import local_queue
+    from scones_domain.predictions import inference_id
+
+    answered = local_queue(DEFAULT_STATE_FILE).labeled()
+    if not answered:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "reviewed-labels.jsonl"
+    path.write_text("".join(json.dumps({"inference_id": inference_id(a["execution_arn"]),
+                                        "label": a["label"]}) + "\n" for a in answered))
+    return path
 
 
 def exit_status(summary: dict, fail_on: str | None, captures: str) -> int:

@@ -131,6 +131,24 @@ class ReviewQueue:
                         and "task_token" in item]
         return reviews
 
+    def labeled(self) -> list[dict[str, Any]]:
+        """The answered reviews: the classification execution's ARN (which names its
+        inference), the person's label and the image."""
+        answered = []
+        pages = self.client("dynamodb").get_paginator("query").paginate(
+            TableName=self.table, IndexName=STATUS_INDEX,
+            KeyConditionExpression="#status = :labeled",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":labeled": {"S": LABELED}})
+        for page in pages:
+            for item in page["Items"]:
+                document = from_item(item)
+                if document.get("true_label") and document.get("execution_arn"):
+                    answered.append({"execution_arn": document["execution_arn"],
+                                     "label": document["true_label"],
+                                     "image": document.get("image")})
+        return answered
+
     def _direct_id(self, ref: str) -> str | None:
         """The review id ``ref`` names without a search: the id itself, or the image's."""
         if _FULL_ID.match(ref.lower()):

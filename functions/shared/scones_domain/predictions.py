@@ -6,6 +6,7 @@ captured inferences.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -45,3 +46,10 @@ def top_prediction(probabilities: Sequence[float], labels: Sequence[str]) -> tup
 def meets_threshold(confidence: float, threshold: float) -> bool:
     """Inclusive: a confidence exactly at the threshold passes."""
     return confidence >= threshold
+
+
+def inference_id(execution_arn: str) -> str:
+    """The InferenceId ClassifyImage sends for one execution (SHA-256 of its ARN, 64 hex
+    characters: SageMaker's limit). A replayed execution's capture carries the same id, and a
+    person's review of that photo (which names the execution) finds its capture by it."""
+    return hashlib.sha256(execution_arn.encode()).hexdigest()
