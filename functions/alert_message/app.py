@@ -46,15 +46,18 @@ def _text(value: Any) -> str | None:
 
 def image_of(execution_input: Any) -> tuple[str | None, str | None]:
     """(bucket, key) named by an execution's input: the per-image workflow's ``s3_bucket`` and
-    ``s3_key``, or a batch's ``s3_bucket`` and ``prefix``. None for what the input lacks
-    (or when it is not a JSON object); nothing else of the input is kept."""
+    ``s3_key``, a batch's ``s3_bucket`` and ``prefix``, or a review's ``result`` (``bucket``,
+    ``key``). None for what the input lacks (or when it is not a JSON object; a retraining's
+    names no image); nothing else of the input is kept."""
     try:
         data = json.loads(execution_input) if isinstance(execution_input, str) else None
     except ValueError:
         data = None
     if not isinstance(data, dict):
         return None, None
-    return _text(data.get("s3_bucket")), _text(data.get("s3_key")) or _text(data.get("prefix"))
+    review = data.get("result") if isinstance(data.get("result"), dict) else {}
+    return (_text(data.get("s3_bucket")) or _text(review.get("bucket")),
+            _text(data.get("s3_key")) or _text(data.get("prefix")) or _text(review.get("key")))
 
 
 def alert_message(event: Any) -> AlertMessage:

@@ -96,6 +96,20 @@ def test_a_batch_execution_names_its_prefix(alerts):
     assert (message["bucket"], message["key"]) == ("images", "batches/x/")
 
 
+def test_a_review_that_expired_names_its_photo(alerts):
+    function, published = alerts
+    review_input = {"result": {"bucket": "images", "key": "incoming/d.png", "label": "motorcycle",
+                               "inferences": [0.4, 0.6]}, "execution_arn": "arn:x"}
+    event = status_change("FAILED", json.dumps(review_input), "REVIEW_TIMED_OUT",
+                          "Nobody reviewed s3://images/incoming/d.png within 86400 seconds.")
+    assert not function(event).failed
+    (envelope,) = published()
+    message = json.loads(envelope["Message"])
+    assert (message["bucket"], message["key"], message["error"]) == (
+        "images", "incoming/d.png", "REVIEW_TIMED_OUT")
+    assert "inferences" not in envelope["Message"]  # nothing else of the input
+
+
 @pytest.mark.parametrize("execution_input", [None, "", "not json", "[1, 2]", '{"s3_key": 7}'])
 def test_an_input_without_a_usable_bucket_or_key_still_alerts(alerts, execution_input):
     function, published = alerts

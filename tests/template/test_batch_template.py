@@ -132,8 +132,13 @@ def test_the_upload_rule_maps_an_s3_event_to_the_workflow_input(app, rules):
     (IMAGE, "SUCCEEDED", None, False),
     (BATCH, "FAILED", "States.ExceedToleratedFailureThreshold", True),
     (BATCH, "TIMED_OUT", None, True),
+    ("ReviewStateMachine", "FAILED", "REVIEW_TIMED_OUT", True),
+    ("ReviewStateMachine", "SUCCEEDED", None, False),
+    ("RetrainingStateMachine", "FAILED", "TRAINING_JOB_FAILED", True),
+    ("RetrainingStateMachine", "FAILED", "PROMOTION_ROLLED_BACK", True),
+    ("RetrainingStateMachine", "SUCCEEDED", None, False),
 ])
-def test_the_alert_rule_pages_on_failures_of_either_state_machine(app, rules, machine, status,
+def test_the_alert_rule_pages_on_failures_of_every_state_machine(app, rules, machine, status,
                                                                   error, alerts):
     assert rules["WorkflowFailedRule"].matches(status_event(app, machine, status, error)) is alerts
 
