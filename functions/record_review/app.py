@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from scones_domain.config import env_int, env_str, model_version
 from scones_domain.contracts import RecordReviewInput, RecordReviewOutput
-from scones_domain.errors import InvalidEventField
+from scones_domain.errors import ImageNotFound, InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
 from scones_domain.review import (
@@ -49,7 +49,7 @@ from scones_domain.review import (
     review_id,
     to_item,
 )
-from scones_domain.storage import is_not_found, read_json, write_json
+from scones_domain.storage import copy_image, is_not_found, read_json, write_json
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
@@ -117,15 +117,20 @@ def human_result(review: Review, version: str) -> dict[str, Any]:
 
 
 def keep_as_training_data(client: Any, review: Review, version: str) -> S3Location:
+    """Copy the photo the reviewer saw (its review copy, which outlives the original) to
+    ``labels/<label>/<key>``; the original when the copy is gone; ImageNotFound when both are."""
     target = label_location(review.image, LABELS_PREFIX, review.label)
-    client.copy_object(
-        Bucket=target.bucket, Key=target.key,
-        CopySource={"Bucket": review.image.bucket, "Key": review.image.key},
-        MetadataDirective="REPLACE", TaggingDirective="REPLACE",
-        Metadata=label_metadata(reviewer=review.reviewer, reviewed_at=review.recorded_at,
-                                model_version=version, predicted_label=review.predicted_label,
-                                confidence=review.confidence,
-                                review_execution_arn=review.review_execution_arn))
+    options = {"MetadataDirective": "REPLACE", "TaggingDirective": "REPLACE",
+               "Metadata": label_metadata(
+                   reviewer=review.reviewer, reviewed_at=review.recorded_at,
+                   model_version=version, predicted_label=review.predicted_label,
+                   confidence=review.confidence,
+                   review_execution_arn=review.review_execution_arn)}
+    seen = S3Location(review.image.bucket, REVIEW_PREFIX + review.image.key)
+    try:
+        copy_image(client, seen, target, **options)
+    except ImageNotFound:
+        copy_image(client, review.image, target, **options)
     return target
 
 

@@ -29,7 +29,7 @@ from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
 from scones_domain.review import pending_review, to_item
-from scones_domain.storage import write_json
+from scones_domain.storage import copy_image, write_json
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
@@ -83,9 +83,8 @@ def send_to_review(
     """Copy the image and write its sidecar; returns where both went."""
     copy, sidecar = review_locations(S3Location(record["bucket"], record["key"]), prefix)
     extra = {"ContentType": record["content_type"]} if record.get("content_type") else {}
-    client.copy_object(
-        Bucket=copy.bucket, Key=copy.key,
-        CopySource={"Bucket": record["bucket"], "Key": record["key"]},
+    copy_image(
+        client, S3Location(record["bucket"], record["key"]), copy,
         MetadataDirective="REPLACE",
         TaggingDirective="REPLACE",  # no tags copied: needs no s3:*ObjectTagging permission
         Metadata={"label": record["label"], "confidence": str(record["confidence"]),

@@ -19,7 +19,7 @@ from scones_domain.errors import (
     ImageTooLarge,
 )
 from scones_domain.location import S3Location
-from scones_domain.storage import is_not_found, read_json, read_object, write_json
+from scones_domain.storage import copy_image, is_not_found, read_json, read_object, write_json
 
 IMAGE = S3Location("b", "k.png")
 
@@ -107,3 +107,20 @@ def test_json_documents_round_trip_and_a_missing_one_is_not_found():
         with pytest.raises(ClientError) as info:
             read_json(client, summary.sibling("manifest.json"))
         assert is_not_found(info.value)
+
+
+def test_copying_an_image_that_is_not_there_is_image_not_found():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="images")
+        client.put_object(Bucket="images", Key="incoming/a.png", Body=b"\x89PNG")
+        # GIVEN a copy of an image that exists, with new metadata
+        copy_image(client, S3Location("images", "incoming/a.png"),
+                   S3Location("images", "labels/bicycle/incoming/a.png"),
+                   MetadataDirective="REPLACE", Metadata={"reviewer": "ana"})
+        kept = client.get_object(Bucket="images", Key="labels/bicycle/incoming/a.png")
+        assert kept["Body"].read() == b"\x89PNG" and kept["Metadata"] == {"reviewer": "ana"}
+        # THEN copying one that is not there is the workflow's named error
+        with pytest.raises(ImageNotFound):
+            copy_image(client, S3Location("images", "incoming/gone.png"),
+                       S3Location("images", "labels/bicycle/incoming/gone.png"))

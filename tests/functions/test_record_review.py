@@ -187,14 +187,29 @@ def test_a_retried_answer_is_counted_once(load_function, stack):
     assert review_item(stack, "incoming/b.png")["status"] == "labeled"
 
 
-def test_a_label_that_cannot_be_kept_leaves_the_review_pending(load_function, stack):
-    # GIVEN an image waiting for review whose original is gone
+def test_the_photo_the_reviewer_saw_is_kept_when_the_original_is_gone(load_function, stack):
+    # GIVEN an image waiting for review whose original is gone (its review copy is not)
     send_to_review(load_function, stack, "incoming/b.png")
     stack.s3.delete_object(Bucket=stack.bucket, Key="incoming/b.png")
     # WHEN the reviewer's label is recorded
     result = load_function(FUNCTION)(answered(stack.bucket, "incoming/b.png", "bicycle"))
-    # THEN the invocation fails and the review is not closed as if its label were kept
-    assert result.failed
+    # THEN the review copy becomes the training data
+    assert not result.failed, result.payload
+    kept = stack.s3.get_object(Bucket=stack.bucket, Key="labels/bicycle/incoming/b.png")
+    assert kept["Body"].read() == stack.s3.get_object(
+        Bucket=stack.bucket, Key="review/incoming/b.png")["Body"].read()
+
+
+def test_a_label_that_cannot_be_kept_leaves_the_review_pending(load_function, stack):
+    # GIVEN an image waiting for review whose original and review copy are both gone
+    send_to_review(load_function, stack, "incoming/b.png")
+    for key in ("incoming/b.png", "review/incoming/b.png"):
+        stack.s3.delete_object(Bucket=stack.bucket, Key=key)
+    # WHEN the reviewer's label is recorded
+    result = load_function(FUNCTION)(answered(stack.bucket, "incoming/b.png", "bicycle"))
+    # THEN the invocation fails with the named error and the review is not closed as if its
+    # label were kept
+    assert result.failed and result.payload["errorType"] == "ImageNotFound"
     assert review_item(stack, "incoming/b.png")["status"] == "pending"
     assert counter(stack) is None
 

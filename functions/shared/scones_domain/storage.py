@@ -80,3 +80,16 @@ def write_json(s3: Any, location: S3Location, document: Any) -> None:
     """Store ``document`` as indented JSON (``application/json``)."""
     s3.put_object(Bucket=location.bucket, Key=location.key, ContentType="application/json",
                   Body=json.dumps(document, indent=2).encode())
+
+
+def copy_image(s3: Any, source: S3Location, target: S3Location, **options: Any) -> None:
+    """CopyObject ``source`` to ``target`` (``options``: Metadata, MetadataDirective, ...);
+    ImageNotFound / ImageAccessDenied / ImageStoreUnavailable when the source cannot be read."""
+    try:
+        s3.copy_object(Bucket=target.bucket, Key=target.key,
+                       CopySource={"Bucket": source.bucket, "Key": source.key}, **options)
+    except ClientError as exc:
+        error = image_error(exc, source)
+        if error is None:
+            raise
+        raise error from None
