@@ -304,6 +304,23 @@ def write_models_html(path: Path, model: Path, loop: dict) -> Path:
         f"<tr><th>{html.escape(name)}</th><td>{cell(loop['champion'], key)}</td>"
         f"<td>{cell(loop['challenger'], key)}</td></tr>" for name, key in MODEL_ROWS)
     decision = "PROMOTED" if loop["promoted"] else "REJECTED"
+    shadow = loop.get("shadow")
+    if shadow and shadow.get("n"):
+        examples = "".join(
+            f"<tr><td>{html.escape(str(e.get('event_id')))}</td>"
+            f"<td>{html.escape(str(e.get('champion_label')))}</td>"
+            f"<td>{html.escape(str(e.get('challenger_label')))}</td>"
+            f"<td>{e.get('challenger_confidence', 0):.3f}</td></tr>"
+            for e in shadow.get("examples") or [])
+        rate = "-" if shadow.get("rate") is None else f"{shadow['rate']:.1%}"
+        shadow_html = (
+            f"<h2>Shadow check</h2><p>On {shadow['n']} captured requests the challenger "
+            f"answered {shadow['disagreements']} differently from the champion ({rate}).</p>"
+            + (f"<table border='1'><tr><th>capture event</th><th>champion</th>"
+               f"<th>challenger</th><th>challenger's confidence</th></tr>{examples}</table>"
+               if examples else ""))
+    else:
+        shadow_html = "<h2>Shadow check</h2><p>No captured request was re-scored.</p>"
     where = [("champion", str(model)), ("challenger", loop["challenger_artifact"]),
              ("registry", loop["registry_file"]), ("evaluation set", loop["evaluation"]["folder"]),
              ("reviewed labels", loop["reviewed"]["folder"])]
@@ -315,7 +332,7 @@ def write_models_html(path: Path, model: Path, loop: dict) -> Path:
         f"the reviewer: {html.escape(REVIEWER)}. Both models scored on the same "
         f"{loop['evaluation']['n']} evaluation images, threshold {loop['threshold']}.</p>"
         f"<table border='1'><tr><th></th><th>champion</th><th>challenger</th></tr>{rows}"
-        f"</table><p><b>{decision}</b>: {html.escape(loop['reason'])}</p><ul>"
+        f"</table><p><b>{decision}</b>: {html.escape(loop['reason'])}</p>{shadow_html}<ul>"
         + "".join(f"<li>{name}: {html.escape(value)}</li>" for name, value in where)
         + "</ul></body></html>\n", encoding="utf-8")
     return path

@@ -86,6 +86,13 @@ def test_the_demo_reviews_retrains_gates_and_registers(champion, tmp_path, capsy
     # AND the side-by-side page names the decision
     page = Path(loop["models_html"]).read_text()
     assert "champion" in page and "challenger" in page and html.escape(loop["reason"]) in page
+    # AND where the challenger disagrees with the champion on the captured requests
+    shadow = loop["shadow"]
+    assert shadow["n"] > 0
+    assert (f"On {shadow['n']} captured requests the challenger answered "
+            f"{shadow['disagreements']} differently") in page
+    for example in shadow["examples"]:
+        assert html.escape(str(example["event_id"])) in page
 
 
 def test_no_loop_skips_the_loop(champion, tmp_path, capsys):
