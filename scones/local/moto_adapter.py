@@ -335,14 +335,25 @@ def _prime_heap_keys(root: Any) -> None:
 
 def parse_once() -> list:
     """moto re-parses the ASL (ANTLR, ~10 ms) for every execution and builds a boto3 client
-    (~5 ms) for every Task: one parsed program per definition and one client per (region,
+    (~5 ms) for every Task (``lambda:invoke``, ``states:startExecution``, a Distributed Map's
+    S3 reads and result files): one parsed program per definition and one client per (region,
     service) serve all. Speed only; behaviour unchanged (every workflow test)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+        resource_eval_s3 as item_reader_s3,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
+        resource_eval_s3 as result_writer_s3,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     programs, clients, lock = {}, {}, threading.Lock()
     parse = ExecutionWorker._get_evaluation_entrypoint
-    client_for = lambda_eval_utils.boto_client_for
+    client_for = boto_client.boto_client_for
 
     def get_evaluation_entrypoint(worker):
         definition = worker._evaluation_details.state_machine_details.definition
@@ -358,9 +369,65 @@ def parse_once() -> list:
                 clients[(region, service)] = client_for(region, service, state_credentials)
             return clients[(region, service)]
 
+    users = (boto_client, lambda_eval_utils, state_task_service_sfn, item_reader_s3,
+             result_writer_s3)
     return [mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint",
                               get_evaluation_entrypoint),
-            mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for)]
+            *(mock.patch.object(user, "boto_client_for", boto_client_for) for user in users)]
+
+
+def _parsed_once(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` remembering each path's expression (a failed parse is not remembered)."""
+    parsed: dict[str, Any] = {}
+
+    def parse_cached(path: str) -> Any:
+        expression = parsed.get(path)
+        if expression is None:
+            expression = parsed[path] = parse(path)
+        return expression
+
+    return parse_cached
+
+
+def jsonpath_parsed_once() -> list:
+    """moto's interpreter parses every JSONPath (``InputPath``, ``Payload.$``, ``OutputPath``,
+    ``ResultPath``, an intrinsic's argument) each time a state evaluates it, with a new
+    jsonpath_ng parser each time (its grammar tables built again: ~0.5 ms a path, a dozen paths
+    an execution). One expression per path text serves all: jsonpath_ng's expressions are not
+    changed by ``find`` or ``update_or_create``. Speed only; behaviour unchanged (every
+    workflow test; tests/local/test_local_speed.py: the same expression object)."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    return [mock.patch.object(json_path, "parse", _parsed_once(json_path.parse)),
+            mock.patch.object(result_path, "parse", _parsed_once(result_path.parse))]
+
+
+def alias_keys_once() -> list:
+    """moto's response serializer looks for every member of a response shape in the object it
+    serializes under each of its aliases, building six alias providers per member and value:
+    a history event (one shape of ~60 members, nearly all absent) costs ~1 ms, a photo's
+    GetExecutionHistory ~25 ms. For a plain dict the aliases depend only on the member's
+    name, its shape and that shape's parent, so they are worked out once per such triple.
+    Speed only; the same keys in the same order (tests/local/test_local_speed.py: moto's
+    serialized history byte for byte)."""
+    from moto.core.serialize import AttributePicker
+
+    original = AttributePicker.get_possible_keys
+    keys_for: dict[tuple, tuple] = {}
+
+    def get_possible_keys(picker, context):
+        if type(context.obj) is not dict:
+            return original(picker, context)
+        shape = context.shape
+        parent = getattr(shape, "parent", None)
+        cache_key = (tuple(picker.alias_providers), context.key, id(shape), id(parent))
+        found = keys_for.get(cache_key)
+        if found is None:  # the shapes kept with the keys, so that their ids stay theirs
+            found = keys_for[cache_key] = (tuple(original(picker, context)), shape, parent)
+        return iter(found[0])
+
+    return [mock.patch.object(AttributePicker, "get_possible_keys", get_possible_keys)]
 
 
 def consistent_execution_end() -> list:
@@ -475,7 +542,7 @@ def start_execution_task() -> list:
 def execution_names() -> list:
     """StartExecution without a name gets a UUID on AWS; moto names the execution ``None``
     (``$$.Execution.Name`` is then null, a second one collides). Named with a UUID. Test:
-    tests/integration/test_retraining.py (a retraining started with its input only)."""
+    tests/integration/test_retraining_loop.py (a retraining started with its input only)."""
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     start = StepFunctionsParserBackend.start_execution
@@ -637,7 +704,7 @@ def training_jobs(run_job: Callable[[dict], str]) -> list:
     error as FailureReason. The ``sagemaker`` integration calls the API as the state names it;
     ``.sync`` ends the task when the job ends, with DescribeTrainingJob's output, or fails it
     with States.TaskFailed and the description as the cause, as on AWS. Test:
-    tests/integration/test_retraining.py."""
+    tests/integration/test_retraining_loop.py."""
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -751,7 +818,7 @@ def endpoint_updates(swap: Callable[[str, str], None]) -> list:
     the local endpoint serve the new config's model, then the endpoint is InService on the new
     config (a local swap is one step; AWS shows Updating first). When ``swap`` raises, the
     endpoint stays on its config with the error as FailureReason: a blue/green update that
-    rolled back. Test: tests/integration/test_retraining.py."""
+    rolled back. Test: tests/integration/test_retraining_loop.py."""
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
     from moto.sagemaker.exceptions import ValidationError
@@ -798,7 +865,9 @@ def all_patches(run_function: Callable[[str, Any], tuple[bool, Any]],
                 swap_endpoint_model: Callable[[str, str], None]) -> list:
     """Every patch the local runtime starts with its moto mock."""
     check_moto()
-    return [*lambda_invoke(run_function), *parse_once(), *consistent_execution_end(),
+    return [*lambda_invoke(run_function), *parse_once(), *jsonpath_parsed_once(),
+            *alias_keys_once(),
+            *consistent_execution_end(),
             *result_writer_files(), *start_execution_task(), *execution_names(),
             *status_change_events(on_execution_end), *rule_targets(deliver),
             *training_jobs(run_training_job), *endpoint_updates(swap_endpoint_model)]

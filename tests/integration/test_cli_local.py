@@ -23,7 +23,7 @@ EVENT_FUNCTIONS = {  # events/<stem>.json -> the function it is written for
     "record_review": "RecordReviewFunction",
 }  # not here: workflow_input / batch_input (state machine inputs), batch_summary (needs the
 #    Distributed Map's result manifest in the bucket), the retraining functions (need a
-#    deployed endpoint and a training job's artifact: tests/integration/test_retraining.py)
+#    deployed endpoint and a training job's artifact: tests/integration/test_retraining_loop.py)
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
