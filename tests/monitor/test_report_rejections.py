@@ -3,13 +3,11 @@ saved ones), counted with their first and last time, each with what to do when i
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import time
 from datetime import timedelta
 from html import unescape
-from pathlib import Path
 
 import pytest
 from monitor_fixtures import T0, traffic, write_tree
@@ -144,40 +142,29 @@ def gif_bytes() -> bytes:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_bad_images_through_the_running_stack_are_counted_by_reason(
-        capsys, tmp_path, monkeypatch, brightness_model, real_png):
-    from scones.local.lambdas import FunctionLogs
-    from scones.local.server import serve_aws, stack_state, write_state
-    from scones.workflow.runner import function_stdout_to, local_runtime
-
+        capsys, tmp_path, monkeypatch, serve_stack, brightness_model, real_png):
     # GIVEN a stack served as `scones up` serves it (function stdout in CloudWatch Logs, its
     # AWS APIs on a port, the state file in the working folder)
     monkeypatch.chdir(tmp_path)
-    captures = tmp_path / "captures"
-    with local_runtime(brightness_model, capture=str(captures)) as (endpoint, stack):
-        server, url = serve_aws(0)
-        try:
-            with function_stdout_to(FunctionLogs(stack.client("logs"), io.StringIO())):
-                write_state(Path("runs/local-stack.json"), stack_state(
-                    stack, url, endpoint_url=endpoint.url, capture=str(captures)))
-                # WHEN two texts saved as .png, one GIF, one image over MaxImageBytes and one
-                # good photo go through the workflow
-                bad = {"note.png": b"hello, not an image", "empty.png": b"\x00" * 64,
-                       "anim.png": gif_bytes(),
-                       "huge.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 5_300_000}
-                for name, data in bad.items():
-                    (tmp_path / name).write_bytes(data)
-                    result = stack.run_image(tmp_path / name, f"uploads/{name}")
-                    assert result.status == "FAILED"
-                (tmp_path / "good.png").write_bytes(real_png[1])
-                assert stack.run_image(tmp_path / "good.png", "uploads/good.png").status in (
-                    "SUCCEEDED", "FAILED")
-            deadline = time.monotonic() + 10
-            while not endpoint.endpoint.capture.written and time.monotonic() < deadline:
-                time.sleep(0.05)
-            # AND the report is written with no --captures: the running stack's
-            code, summary = monitor(capsys, "--out", str(tmp_path / "out"))
-        finally:
-            server.stop()
+    with serve_stack(brightness_model, tmp_path / "captures") as (endpoint, stack, url):
+        # WHEN two texts saved as .png, one GIF, one image over MaxImageBytes and one good
+        # photo go through the workflow
+        bad = {"note.png": b"hello, not an image", "empty.png": b"\x00" * 64,
+               "anim.png": gif_bytes(), "huge.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 5_300_000}
+        for name, data in bad.items():
+            (tmp_path / name).write_bytes(data)
+            result = stack.run_image(tmp_path / name, f"uploads/{name}")
+            assert result.status == "FAILED"
+        (tmp_path / "good.png").write_bytes(real_png[1])
+        assert stack.run_image(tmp_path / "good.png", "uploads/good.png").status in (
+            "SUCCEEDED", "FAILED")
+        deadline = time.monotonic() + 10
+        while not endpoint.endpoint.capture.written and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # AND the report is written with no --captures: the running stack's
+        code = main(["monitor", "--out", str(tmp_path / "out"), "--json",
+                     str(tmp_path / "summary.json")])
+    summary = json.loads((tmp_path / "summary.json").read_text())
     # THEN the rejections come from the stack's function logs, by reason, with their counts
     assert code == 0
     rejections = summary["rejections"]
