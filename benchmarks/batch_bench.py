@@ -1,4 +1,4 @@
-"""nice -n 10 .venv/bin/python benchmarks/batch_bench.py [--model M] [--concurrency 10,20]
+"""nice -n 10 .venv/bin/python benchmarks/batch_bench.py [--model M] [--concurrency 10,20] [-n 200]
 
 The batch path on this machine: every image of a folder (default: the 1000 shared training
 PNGs) uploaded to the moto bucket, then ONE BatchClassificationStateMachine execution per
@@ -36,10 +36,21 @@ def check(summary: dict, records: list) -> bool:
         and summary["failed"] == failed)
 
 
+def sample(folder: Path, n: int, into: Path) -> str:
+    """``n`` of the folder's PNGs at a fixed stride (both classes), linked into ``into``."""
+    found = sorted(folder.glob("*.png"))
+    for path in found[::max(1, len(found) // n)][:n]:
+        (into / path.name).symlink_to(path.resolve())
+    return str(into)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO / "runs/model/model.tar.gz"))
     parser.add_argument("--images", default=str(SHARED), help="a folder of images")
+    parser.add_argument("-n", type=int, default=None,
+                        help="a fixed stride sample of this many of the folder's PNGs "
+                             "(workflow_bench.py's sample), linked into a temporary folder")
     parser.add_argument("--concurrency", default="20",
                         help="comma-separated BatchMaxConcurrency values, one batch each")
     parser.add_argument("--json", default=None, help="also write the rows here")
@@ -47,15 +58,20 @@ def main() -> int:
 
     from scones.workflow.batch import run_batch
 
+    images = args.images
+    if args.n:
+        images = sample(Path(args.images), args.n, Path(tempfile.mkdtemp(prefix="batch-bench-")))
     rows = []
     for concurrency in [int(c) for c in args.concurrency.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            outcome = run_batch(args.images, model=args.model, concurrency=concurrency,
+            outcome = run_batch(images, model=args.model, concurrency=concurrency,
                                 capture=str(Path(tmp) / "captures"),
                                 lambda_log=Path(tmp) / "lambda.log", progress=True)
             total_s = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
+            captured = sum(len(f.read_text().splitlines())
+                           for f in (Path(tmp) / "captures").rglob("*.jsonl"))
         summary = outcome.summary
         rows.append({
             "max_concurrency": concurrency,
@@ -69,10 +85,11 @@ def main() -> int:
             "below_threshold": summary["below_threshold"],
             "failed": summary["failed"],
             "failed_by_error": summary["failed_by_error"],
+            "captured": captured,  # capture records the endpoint wrote: one per inference
             "summary_matches_records": check(summary, outcome.records),
         })
     header = ("max_concurrency", "images", "batch_s", "images_per_s", "cpu_ms_per_image",
-              "confident", "below_threshold", "failed", "summary_matches_records")
+              "confident", "below_threshold", "failed", "captured", "summary_matches_records")
     print("  ".join(header))
     for row in rows:
         print("  ".join(str(row[h]).rjust(len(h)) for h in header))

@@ -234,6 +234,7 @@ class Stack:
         sfn = self.client("stepfunctions")
         started = started if started is not None else time.perf_counter()
         deadline = time.monotonic() + timeout
+        self._until_end(execution_arn, deadline)
         interval = POLL_FIRST_S
         while True:
             description = sfn.describe_execution(executionArn=execution_arn)
@@ -256,6 +257,10 @@ class Stack:
         if result.status != "SUCCEEDED" and not result.error:
             result.error, result.cause = result.summary["error"], result.summary["cause"]
         return result
+
+    def _until_end(self, execution_arn: str, deadline: float) -> None:
+        """Block until the execution has probably ended, before :meth:`wait` polls; a stack
+        reached over the network cannot know, so polling starts at once."""
 
     def run(self, workflow_input: dict, *, timeout: float = 60.0) -> ExecutionResult:
         """Start one execution with a unique name and wait for its result."""

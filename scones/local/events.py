@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scones.local.moto_adapter import STATUS_CHANGE, UnsupportedTargetError
+from scones.local.moto_adapter import STATUS_CHANGE, UnsupportedTargetError, put_service_events
 
 POLL_S = 0.05
 
@@ -115,7 +115,7 @@ class LocalEvents:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _put_status_change(self, detail: dict) -> None:
-        self.stack.client("events").put_events(Entries=[{
+        put_service_events(detail["executionArn"], [{
             "Source": "aws.states", "DetailType": STATUS_CHANGE, "Detail": json.dumps(detail),
             "Resources": [detail["executionArn"]]}])
 

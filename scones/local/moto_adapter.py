@@ -308,6 +308,62 @@ def lambda_invoke(run: Callable[[str, Any], tuple[bool, Any]]) -> list:
     return [mock.patch.object(LambdaSimpleBackend, "invoke", invoke)]
 
 
+INVOKE_RESPONSE_LIMIT = 6_000_000  # moto's Lambda API: a larger payload is an error
+
+
+def lambda_task_in_process() -> list:
+    """A ``lambda:invoke`` Task reaches the function through boto3 and moto's HTTP emulation:
+    botocore serializes and signs the request, moto parses it, finds the route and the
+    backend, and the answer goes back the same way (~2 ms of the interpreter's time for
+    each Task, as much as the handler). Here a Task that names only ``FunctionName``,
+    ``Payload`` and ``Qualifier`` of a function moto knows calls moto's Lambda backend in
+    process, with the answer moto's Lambda API gives (``StatusCode`` 200, the payload, and
+    ``FunctionError`` when the handler raised; a payload over moto's limit is its
+    ``Function.ResponseSizeTooLarge`` error); anything else (another parameter, an unknown
+    function: moto's error through the API) goes the API's way as before. Speed only
+    (tests/local/test_local_speed.py: both ways give the same response)."""
+    import io
+
+    from moto.awslambda.utils import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    through_api = lambda_eval_utils._invoke_lambda_function
+
+    def invoke_lambda_function(parameters: dict, region: str, state_credentials: Any):
+        name, qualifier = parameters.get("FunctionName"), parameters.get("Qualifier")
+        if not isinstance(name, str) or set(parameters) - {"FunctionName", "Payload",
+                                                           "Qualifier"}:
+            return through_api(parameters, region, state_credentials)
+        parts = name.split(":")
+        account, region = (parts[4], parts[3]) if name.startswith("arn:") else (
+            DEFAULT_ACCOUNT_ID, region)
+        backend = get_backend(account, region)  # the one moto's Lambda API would use
+        try:
+            backend.get_function(name, qualifier)
+        except Exception:  # moto's error, as its API answers it
+            return through_api(parameters, region, state_credentials)
+        body = parameters.get("Payload")
+        body = body.encode() if isinstance(body, str) else (body or b"")
+        headers: dict[str, str] = {}
+        payload = backend.invoke(name, qualifier, body, {}, headers)
+        if len(payload) > INVOKE_RESPONSE_LIMIT:
+            headers["x-amz-function-error"] = "Unhandled"
+            payload = json.dumps({
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                "(6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge"}).encode()
+        payload = payload if isinstance(payload, bytes) else payload.encode()
+        response: dict[str, Any] = {
+            "StatusCode": 200, "Payload": lambda_eval_utils._from_payload(io.BytesIO(payload))}
+        if "x-amz-function-error" in headers:
+            response["FunctionError"] = headers["x-amz-function-error"]
+        return response
+
+    return [mock.patch.object(lambda_eval_utils, "_invoke_lambda_function",
+                              invoke_lambda_function)]
+
+
 # --------------------------------------------------------------------------- Step Functions
 
 
@@ -405,29 +461,119 @@ def jsonpath_parsed_once() -> list:
 
 def alias_keys_once() -> list:
     """moto's response serializer looks for every member of a response shape in the object it
-    serializes under each of its aliases, building six alias providers per member and value:
-    a history event (one shape of ~60 members, nearly all absent) costs ~1 ms, a photo's
-    GetExecutionHistory ~25 ms. For a plain dict the aliases depend only on the member's
-    name, its shape and that shape's parent, so they are worked out once per such triple.
-    Speed only; the same keys in the same order (tests/local/test_local_speed.py: moto's
-    serialized history byte for byte)."""
-    from moto.core.serialize import AttributePicker
+    serializes under each of its aliases, building a context and six alias providers per
+    member and value: a history event (one shape of ~60 members, nearly all absent) costs
+    ~1 ms, a photo's GetExecutionHistory ~25 ms. For a plain dict and moto's default picker
+    (no response transformers) the aliases depend only on the member's name, its shape and
+    that shape's parent, so they are worked out once per such triple and then looked up in
+    the dict as the picker looks them up. Speed only; the same values (tests/local/
+    test_local_speed.py: moto's serialized responses byte for byte)."""
+    from moto.core.serialize import (
+        AttributePickerContext,
+        ResponseSerializer,
+        XFormedAttributePicker,
+    )
+    from moto.core.utils import MISSING, get_value
 
-    original = AttributePicker.get_possible_keys
+    original = ResponseSerializer.get_value
     keys_for: dict[tuple, tuple] = {}
 
-    def get_possible_keys(picker, context):
-        if type(context.obj) is not dict:
-            return original(picker, context)
-        shape = context.shape
+    def get_member_value(serializer, value: Any, key: str, shape: Any) -> Any:
+        picker = serializer._value_picker
+        if (type(value) is not dict or type(picker) is not XFormedAttributePicker
+                or picker.response_transformers):
+            return original(serializer, value, key, shape)
         parent = getattr(shape, "parent", None)
-        cache_key = (tuple(picker.alias_providers), context.key, id(shape), id(parent))
+        cache_key = (tuple(picker.alias_providers), key, id(shape), id(parent))
         found = keys_for.get(cache_key)
         if found is None:  # the shapes kept with the keys, so that their ids stay theirs
-            found = keys_for[cache_key] = (tuple(original(picker, context)), shape, parent)
-        return iter(found[0])
+            context = AttributePickerContext(
+                obj=value, key=key, shape=shape, operation_model=serializer.operation_model,
+                service_model=serializer.operation_model.service_model,
+                key_path=".".join(serializer.path))
+            found = keys_for[cache_key] = (tuple(picker.get_possible_keys(context)), shape,
+                                           parent)
+        for possible_key in found[0]:
+            if "." in possible_key:  # a path, as the picker reads it
+                member = get_value(value, possible_key, MISSING)
+                if member is not MISSING:
+                    return member
+            elif possible_key in value:  # what the picker's value[key] finds in a dict
+                return value[possible_key]
+        return None
 
-    return [mock.patch.object(AttributePicker, "get_possible_keys", get_possible_keys)]
+    return [mock.patch.object(ResponseSerializer, "get_value", get_member_value)]
+
+
+class ExecutionEnds:
+    """The executions moto ended, for whoever waits for one in this process: a client's wait
+    (:meth:`scones.local.stack.LocalStack.wait`) and a parent's ``.sync`` task
+    (:func:`sync_tasks_woken`). The latest ``kept`` are remembered, so a wait that comes after
+    the end returns at once."""
+
+    def __init__(self, kept: int = 10_000):
+        self.kept = kept
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def _event(self, execution_arn: str) -> threading.Event:
+        with self._lock:
+            event = self._events.get(execution_arn)
+            if event is None:
+                event = self._events[execution_arn] = threading.Event()
+                while len(self._events) > self.kept:  # the oldest first (insertion order)
+                    del self._events[next(iter(self._events))]
+            return event
+
+    def ended(self, execution_arn: str) -> None:
+        self._event(execution_arn).set()
+
+    def wait(self, execution_arn: str, timeout: float) -> bool:
+        """True once the execution has ended; False after ``timeout`` seconds."""
+        return self._event(execution_arn).wait(max(0.0, timeout))
+
+    def forget(self, execution_arn: str) -> None:
+        with self._lock:
+            self._events.pop(execution_arn, None)
+
+
+SYNC_WAIT_S = 5.0  # a .sync task waits this long for its child's end between two checks
+
+
+def sync_tasks_woken(ends: ExecutionEnds) -> list:
+    """A ``states:startExecution.sync``/``.sync:2`` task (the batch's items) checks its child
+    with DescribeExecution every 0.5 s (moto's ``_DELAY_SECONDS_SYNC_CONDITION_CHECK``): each
+    item ends up to half a second after its child, and a long child costs a poll each time.
+    Here each check first waits for the child's end (``ends``, told by
+    :func:`status_change_events`' hook), up to SYNC_WAIT_S; moto's check then reads the
+    child as before. Speed only (tests/integration/test_batch_state_machine.py,
+    tests/template/test_batch_child_outcomes.py: every child outcome, stopped ones too)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn,
+    )
+
+    cls = state_task_service_sfn.StateTaskServiceSfn
+
+    def woken(build: Callable) -> Callable:
+        def build_resolver(self, env, resource_runtime_part, normalised_parameters,
+                           state_credentials):
+            child = env.stack[-1].get("ExecutionArn") if env.stack and isinstance(
+                env.stack[-1], dict) else None
+            resolve = build(self, env, resource_runtime_part, normalised_parameters,
+                            state_credentials)
+            if child is None or resolve is None:
+                return resolve
+
+            def resolve_when_ended():
+                ends.wait(child, SYNC_WAIT_S)
+                return resolve()
+
+            return resolve_when_ended
+
+        return build_resolver
+
+    return [mock.patch.object(cls, "_build_sync_resolver", woken(cls._build_sync_resolver)),
+            mock.patch.object(cls, "_build_sync2_resolver", woken(cls._build_sync2_resolver))]
 
 
 def consistent_execution_end() -> list:
@@ -574,6 +720,18 @@ def status_change_events(on_end: Callable[[dict], None]) -> list:
         on_end(status_change_event(description))
 
     return [mock.patch.object(BaseExecutionWorkerCommunication, "terminated", on_terminated)]
+
+
+def put_service_events(execution_arn: str, entries: list[dict]) -> None:
+    """Step Functions puts its status-change events on the default bus inside AWS, not through
+    an API client: here they go to moto's EventBridge backend of the execution's account and
+    region in process (the entries PutEvents would parse: rules matched, targets delivered as
+    for a PutEvents call), without a botocore round trip per execution. Tests:
+    tests/local/test_local_eventbridge.py, tests/integration/test_batch_upload_trigger.py."""
+    from moto.events.models import events_backends
+
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    events_backends[account][region].put_events(entries)
 
 
 def status_change_event(description: dict) -> dict:
@@ -862,12 +1020,22 @@ def all_patches(run_function: Callable[[str, Any], tuple[bool, Any]],
                 on_execution_end: Callable[[dict], None],
                 deliver: Callable[[str, dict, str], None],
                 run_training_job: Callable[[dict], str],
-                swap_endpoint_model: Callable[[str, str], None]) -> list:
-    """Every patch the local runtime starts with its moto mock."""
+                swap_endpoint_model: Callable[[str, str], None],
+                ends: ExecutionEnds | None = None) -> list:
+    """Every patch the local runtime starts with its moto mock. ``ends`` learns of every
+    execution's end before ``on_execution_end`` is called."""
     check_moto()
-    return [*lambda_invoke(run_function), *parse_once(), *jsonpath_parsed_once(),
+    ends = ends if ends is not None else ExecutionEnds()
+
+    def execution_ended(detail: dict) -> None:
+        ends.ended(detail["executionArn"])
+        on_execution_end(detail)
+
+    return [*lambda_invoke(run_function), *lambda_task_in_process(), *parse_once(),
+            *jsonpath_parsed_once(),
             *alias_keys_once(),
             *consistent_execution_end(),
             *result_writer_files(), *start_execution_task(), *execution_names(),
-            *status_change_events(on_execution_end), *rule_targets(deliver),
+            *sync_tasks_woken(ends), *status_change_events(execution_ended),
+            *rule_targets(deliver),
             *training_jobs(run_training_job), *endpoint_updates(swap_endpoint_model)]

@@ -16,6 +16,7 @@ names are importable from here too.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from scones.local.lambdas import load_handler
 from scones.local.sagemaker import LocalSageMaker
 
 MOTO_CONFIG = moto_adapter.MOTO_CONFIG
+END_CHECK_S = 1.0  # while waiting for an execution's end, DescribeExecution this often
 
 
 class LocalStack(Stack):
@@ -89,6 +91,7 @@ class LocalStack(Stack):
         self._patches: list = []
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.ends = moto_adapter.ExecutionEnds()  # the executions moto ended
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -98,7 +101,7 @@ class LocalStack(Stack):
         self._patches = moto_adapter.all_patches(self._run_function, self.events.execution_ended,
                                                  self.events.deliver,
                                                  self.sagemaker.run_training_job,
-                                                 self.sagemaker.swap_model)
+                                                 self.sagemaker.swap_model, self.ends)
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         try:
@@ -146,6 +149,20 @@ class LocalStack(Stack):
 
                 self._clients[service] = boto3.client(service, region_name=REGION)
             return self._clients[service]
+
+    # -- executions ---------------------------------------------------------------------
+    def _until_end(self, execution_arn: str, deadline: float) -> None:
+        """In this process the end is known when moto reaches it: :meth:`wait`'s first
+        DescribeExecution comes then, instead of a poll every few milliseconds, each a whole
+        API round trip through moto (the poll still reads the result, and ends the wait by the
+        deadline if the end never comes; a check each second covers an end moto never
+        reports)."""
+        sfn = self.client("stepfunctions")
+        while not self.ends.wait(execution_arn, min(END_CHECK_S, deadline - time.monotonic())):
+            if (time.monotonic() >= deadline or sfn.describe_execution(
+                    executionArn=execution_arn)["status"] in TERMINAL):
+                break
+        self.ends.forget(execution_arn)
 
     def _run_function(self, name: str, event: Any) -> tuple[bool, Any]:
         function = self._handlers.get(name)

@@ -88,8 +88,11 @@ def test_a_below_threshold_image_goes_to_review_and_does_not_page(events, batch_
     (run,) = events.wait_for(lambda: finished(events, key))
     # THEN the execution still fails loudly with the threshold error
     assert run["status"] == "FAILED" and run["error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
-    # AND the image and its inferences are under the review prefix
+    # AND the image and its inferences are under the review prefix (written by the review
+    # workflow the execution started, which runs on after the execution has ended)
     s3 = events.stack.client("s3")
+    assert events.wait_for(lambda: s3.list_objects_v2(
+        Bucket=events.stack.bucket, Prefix=f"review/{key}.json").get("KeyCount"))
     copy = s3.get_object(Bucket=events.stack.bucket, Key=f"review/{key}")
     assert copy["Body"].read() == image.read_bytes()
     sidecar = json.loads(s3.get_object(Bucket=events.stack.bucket,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from scones.local.stack import LocalStack
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -13,3 +15,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def fixtures_dir() -> Path:
     """tests/local/fixtures: flaky_app, a small SAM app for the local stack itself."""
     return FIXTURES
+
+
+@pytest.fixture
+def flaky_stack(fixtures_dir):
+    """The fixture app deployed in moto: FlowStateMachine (Flaky, then Shout), flaky-bucket."""
+    with LocalStack(template=fixtures_dir / "flaky_app/template.yaml",
+                    state_machine="FlowStateMachine", bucket="flaky-bucket") as stack:
+        yield stack

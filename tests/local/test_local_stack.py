@@ -11,14 +11,7 @@ import pytest
 
 from scones.local import moto_adapter
 from scones.local.moto_adapter import MotoChangedError, check_moto
-from scones.local.stack import ExecutionTimeoutError, LocalStack, UnknownFunctionError
-
-
-@pytest.fixture
-def flaky_stack(fixtures_dir):
-    with LocalStack(template=fixtures_dir / "flaky_app/template.yaml",
-                    state_machine="FlowStateMachine", bucket="flaky-bucket") as stack:
-        yield stack
+from scones.local.stack import ExecutionTimeoutError, UnknownFunctionError
 
 
 def test_moto_seam_is_the_one_we_patch():
