@@ -17,7 +17,6 @@ request's channels are listed in scones_domain.retraining.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -27,6 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scones_domain.config import env_int, env_json_object, env_probability, env_str
 from scones_domain.contracts import PrepareRetrainingInput, PrepareRetrainingOutput
 from scones_domain.events import require_mapping, require_str
+from scones_domain.monitoring.captures import parse_time
 from scones_domain.retraining import champion_of, training_job_name, training_job_request
 from scones_domain.review import COUNTER_ID
 
@@ -72,10 +72,7 @@ def reset_counter(client: Any, counted: int, started_at: str) -> None:
 
 
 def hours_between(earlier: str, later: str) -> float:
-    def parse(text: str) -> datetime:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-    return (parse(later) - parse(earlier)).total_seconds() / 3600
+    return (parse_time(later) - parse_time(earlier)).total_seconds() / 3600
 
 
 def channels(champion_model_data_url: str, capture_uri: str | None) -> dict[str, str]:

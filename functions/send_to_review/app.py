@@ -15,7 +15,6 @@ the latest token.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -28,6 +27,7 @@ from scones_domain.contracts import ReviewRecord, SendToReviewInput
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
+from scones_domain.monitoring.captures import parse_time
 from scones_domain.review import pending_review, to_item
 from scones_domain.storage import copy_image, write_json
 
@@ -101,7 +101,7 @@ def deadline(sent_at: str, timeout_seconds: Any) -> int:
     if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)):
         raise InvalidEventField(f"'timeout_seconds' must be a number, got {timeout_seconds!r}")
     try:
-        start = datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+        start = parse_time(sent_at)
     except ValueError:
         raise InvalidEventField(f"'sent_at' is not an ISO 8601 time: {sent_at!r}") from None
     return int(start.timestamp() + timeout_seconds)
