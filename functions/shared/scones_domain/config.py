@@ -66,7 +66,9 @@ def env_labels(name: str) -> tuple[str, ...]:
 
 
 MODEL_VERSION_MAX_AGE_SECONDS = 60
-_model_versions: dict[str, tuple[object, float, str]] = {}  # name -> (client, read at, value)
+# (name, id of the client) -> (client, read at, value): one entry per function's client, so
+# functions that share this module in one process (the local runtime) keep their own cache
+_model_versions: dict[tuple[str, int], tuple[object, float, str]] = {}
 
 
 def model_version(ssm) -> str:
@@ -78,11 +80,11 @@ def model_version(ssm) -> str:
 
     name = env_str("MODEL_VERSION_PARAMETER")
     now = time.monotonic()
-    cached = _model_versions.get(name)
+    cached = _model_versions.get((name, id(ssm)))
     if cached and cached[0] is ssm and now - cached[1] < MODEL_VERSION_MAX_AGE_SECONDS:
         return cached[2]
     value = ssm.get_parameter(Name=name)["Parameter"]["Value"].strip()
     if not value:
         raise MissingConfiguration(f"SSM parameter {name} holds no model version")
-    _model_versions[name] = (ssm, now, value)
+    _model_versions[(name, id(ssm))] = (ssm, now, value)
     return value
