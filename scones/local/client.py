@@ -58,6 +58,8 @@ class ExecutionResult:
     cause: str | None = None
     seconds: float = 0.0
     fetch_history: Callable[[], list[dict]] | None = field(default=None, repr=False)
+    # the newest n events, newest first (one small GetExecutionHistory page)
+    fetch_recent: Callable[[int], list[dict]] | None = field(default=None, repr=False)
     _history: list[dict] | None = field(default=None, repr=False)
     _summary: dict | None = field(default=None, repr=False)
 
@@ -101,6 +103,11 @@ class ExecutionResult:
     def _inference(self) -> dict:
         if isinstance(self.output, dict) and "inferences" in self.output:
             return self.output
+        if self._history is None and self.fetch_recent is not None:
+            # a failed execution's inference is in one of its last states: read those only
+            recent = newest_inference(self.fetch_recent(RECENT_EVENTS))
+            if recent is not None:
+                return recent
         return self.last_inference or {}
 
     @property
@@ -123,6 +130,20 @@ def _json_or_none(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+RECENT_EVENTS = 12  # events read back for a failed execution's inference (its last states)
+
+
+def newest_inference(events_newest_first: list[dict]) -> dict | None:
+    """The newest state output carrying ``inferences`` among events given newest first."""
+    for event in events_newest_first:
+        if event["type"].endswith("StateExited"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            output = _json_or_none(details.get("output"))
+            if isinstance(output, dict) and "inferences" in output:
+                return output
+    return None
 
 
 def summarize_history(events: list[dict]) -> dict:
@@ -228,6 +249,11 @@ class Stack:
             if not token:
                 return events
 
+    def recent_events(self, execution_arn: str, n: int) -> list[dict]:
+        """The execution's newest ``n`` history events, newest first (one page)."""
+        return self.client("stepfunctions").get_execution_history(
+            executionArn=execution_arn, maxResults=n, reverseOrder=True)["events"]
+
     def wait(self, execution_arn: str, workflow_input: dict, *, timeout: float = 60.0,
              started: float | None = None) -> ExecutionResult:
         """Poll describe_execution until any terminal status or ``timeout`` (then raise)."""
@@ -248,6 +274,7 @@ class Stack:
             error=description.get("error"), cause=description.get("cause"),
             seconds=time.perf_counter() - started,
             fetch_history=lambda: self.history(execution_arn),
+            fetch_recent=lambda n: self.recent_events(execution_arn, n),
         )
         if result.status not in TERMINAL:
             raise ExecutionTimeoutError(

@@ -601,6 +601,55 @@ def consistent_execution_end() -> list:
             mock.patch.object(StepFunctionResponse, "describe_execution", describe_execution)]
 
 
+HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 100, 1000  # GetExecutionHistory's maxResults
+
+
+def execution_history_pages() -> list:
+    """moto 5.2.5's GetExecutionHistory returns every event, always oldest first, with every
+    input and output, whatever the request says. AWS pages it: ``maxResults`` events (100 by
+    default, at most 1000) and a ``nextToken`` for the rest, newest first with
+    ``reverseOrder``, inputs and outputs left out with ``includeExecutionData`` false. A client
+    that reads only an execution's last events (``scones run``: a failed photo's label) asks
+    for one small page, as it would on AWS. Test: tests/local/test_local_stack.py."""
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def page_of(events: list[dict], params: Callable[[str], Any]) -> dict:
+        # 0 means the default too; botocore refuses more than the maximum before sending
+        size = min(int(params("maxResults") or HISTORY_PAGE_DEFAULT), HISTORY_PAGE_MAX)
+        token = params("nextToken")
+        if token is not None and not (str(token).isdigit() and int(token) < len(events)):
+            raise InvalidToken(f"Invalid token: {token}")
+        start = int(token or 0)
+        ordered = events[::-1] if params("reverseOrder") else events
+        page = ordered[start:start + size]
+        if params("includeExecutionData") is False:
+            page = [without_execution_data(event) for event in page]
+        result = {"events": page}
+        if start + size < len(events):
+            result["nextToken"] = str(start + size)
+        return result
+
+    def get_execution_history(response):
+        from moto.core.responses import ActionResult
+
+        events = response.stepfunction_backend.get_execution_history(
+            response._get_param("executionArn"))["events"]
+        return ActionResult(page_of(list(events), response._get_param))
+
+    return [mock.patch.object(StepFunctionResponse, "get_execution_history",
+                              get_execution_history)]
+
+
+def without_execution_data(event: dict) -> dict:
+    """A history event as ``includeExecutionData: false`` returns it: no input or output."""
+    copy = dict(event)
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            copy[key] = {k: v for k, v in details.items() if k not in ("input", "output")}
+    return copy
+
+
 def _write_result_files(env, resource_runtime_part, state_credentials) -> None:
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
@@ -1034,7 +1083,7 @@ def all_patches(run_function: Callable[[str, Any], tuple[bool, Any]],
     return [*lambda_invoke(run_function), *lambda_task_in_process(), *parse_once(),
             *jsonpath_parsed_once(),
             *alias_keys_once(),
-            *consistent_execution_end(),
+            *consistent_execution_end(), *execution_history_pages(),
             *result_writer_files(), *start_execution_task(), *execution_names(),
             *sync_tasks_woken(ends), *status_change_events(execution_ended),
             *rule_targets(deliver),

@@ -30,7 +30,11 @@ def test_unconfident_image_fails_with_threshold_error(local_stack, bright_and_da
     _, dark = bright_and_dark
     # WHEN the workflow runs on it
     result = local_stack.run_image(dark, f"test/{dark.name}")
-    # THEN the execution FAILED with THRESHOLD_CONFIDENCE_NOT_MET, raised by the filter,
+    # THEN its label, confidence and inferences are read from its last events (one page of
+    # the history, newest first), not from the whole history
+    assert (result.label, result.confidence, result.inferences) == ("motorcycle", 0.6, [0.4, 0.6])
+    assert result._history is None
+    # AND the execution FAILED with THRESHOLD_CONFIDENCE_NOT_MET, raised by the filter,
     # caught into the Fail state, with a cause naming image, label and confidence
     assert result.status == "FAILED"
     assert result.error == "THRESHOLD_CONFIDENCE_NOT_MET"

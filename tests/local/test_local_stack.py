@@ -70,6 +70,52 @@ def test_retries_and_output_are_read_from_the_history(flaky_stack):
     assert failures[0]["taskFailedEventDetails"]["error"] == "TransientError"
 
 
+def test_execution_history_is_paged_as_aws_pages_it(flaky_stack):
+    # GIVEN a finished execution with a retry (more than a handful of events)
+    result = flaky_stack.run({"word": "bike"})
+    sfn, arn = flaky_stack.client("stepfunctions"), result.execution_arn
+    everything = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert len(everything) > 6 and "nextToken" not in sfn.get_execution_history(
+        executionArn=arn, maxResults=1000)
+    # WHEN it is read four events a page THEN the pages, in turn, are the whole history
+    pages, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=4,
+                                         **({"nextToken": token} if token else {}))
+        pages.append(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert all(len(p) == 4 for p in pages[:-1]) and [e for p in pages for e in p] == everything
+    # AND newest first with reverseOrder
+    newest = sfn.get_execution_history(executionArn=arn, maxResults=3, reverseOrder=True)
+    assert newest["events"] == everything[::-1][:3]
+    assert newest["events"][0]["type"] == "ExecutionSucceeded"
+    # AND without inputs and outputs when includeExecutionData is false
+    bare = sfn.get_execution_history(executionArn=arn, includeExecutionData=False)["events"]
+    assert [e["type"] for e in bare] == [e["type"] for e in everything]
+    assert "output" not in json.dumps([e for e in bare if e["type"].endswith("StateExited")],
+                                      default=str).replace("outputDetails", "")
+    # AND a token that was never given is refused
+    with pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.get_execution_history(executionArn=arn, nextToken="not-a-token")
+
+
+def test_a_failed_runs_inference_comes_from_its_last_events(flaky_stack):
+    # GIVEN an execution whose last state outputs carry inferences before it fails
+    result = flaky_stack.run({"word": "warmup"})
+    events = flaky_stack.history(result.execution_arn)
+    exited = [e for e in events if e["type"].endswith("StateExited")]
+    # WHEN the newest output with inferences is searched among the events, newest first
+    from scones.local.client import newest_inference
+
+    detail = {"name": "Shout", "output": json.dumps({"label": "bicycle", "inferences": [1, 0]})}
+    extra = {"type": "TaskStateExited", "stateExitedEventDetails": detail}
+    # THEN it is found where it is, and not where there is none
+    assert newest_inference([extra, *exited[::-1]]) == {"label": "bicycle", "inferences": [1, 0]}
+    assert newest_inference(exited[::-1]) is None
+
+
 def test_a_handler_exception_fails_the_execution_with_its_name(flaky_stack):
     # GIVEN a word Shout rejects WHEN the workflow runs
     flaky_stack.run({"word": "warmup"})  # spend Flaky's planned failure
