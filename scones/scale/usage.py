@@ -462,10 +462,13 @@ PROVENANCE: dict[str, tuple[str, str]] = {
                     "pass --image-kb"),
     "confident_share": ("measured", "make demo: 149 of 200 held-out images passed 0.93 "
                         "(runs/demo/demo.json)"),
-    "workflow_ms": ("measured", "README 'full local workflow': p50 176 ms per image on the idle "
-                    "Xeon (benchmarks/workflow_bench.py -n 100 --concurrency 2); on AWS, "
-                    "Step Functions adds its own per-state latency: a stand-in, not an AWS "
-                    "measurement"),
+    "workflow_ms": ("estimate", "the confident path's Lambda time (lambda_ms_at_512: "
+                    "SerializeImageData 35 + ClassifyImage 35 + FilterLowConfidence 3 + "
+                    "RecordResult 15 = 88 ms) plus an assumed ~20 ms of Step Functions' invoke "
+                    "latency for each of the 4 Tasks, about 170 ms; the local moto stack "
+                    "measured a p50 of 176 ms before its throughput work and 73 ms after "
+                    "(benchmarks/workflow_bench.py -n 100 --concurrency 2), but it has no "
+                    "network between services: not an AWS measurement"),
     "express_memory_mb": ("estimate", "the smallest 64 MB chunk: definition of 5 states, "
                           "payload at most 256 KB"),
     "lambda_ms_at_512": ("estimate", "per-state AWS call latency + CPU (LAMBDA_MS_AT_512); the "
