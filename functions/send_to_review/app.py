@@ -15,6 +15,7 @@ the latest token.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -24,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scones_domain.config import env_str, model_version
 from scones_domain.contracts import ReviewRecord, SendToReviewInput
-from scones_domain.errors import InvalidEventField
+from scones_domain.errors import InvalidEventField, ReviewExpired
 from scones_domain.events import require_list, require_mapping, require_str
 from scones_domain.location import S3Location
 from scones_domain.monitoring.captures import parse_time
@@ -96,8 +97,8 @@ def send_to_review(
 
 
 def deadline(sent_at: str, timeout_seconds: Any) -> int:
-    """When the review expires, in epoch seconds (shown by `scones review`; the workflow's
-    task timeout is what expires it)."""
+    """``sent_at`` plus the timeout in epoch seconds (shown by `scones review`; the workflow's
+    task timeout is what expires a review)."""
     if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)):
         raise InvalidEventField(f"'timeout_seconds' must be a number, got {timeout_seconds!r}")
     try:
@@ -120,16 +121,32 @@ def rejected_label_text(rejected: Any) -> str | None:
     return str(message or cause or rejected.get("Error") or "") or None
 
 
+def review_deadline(event: Any, now: float) -> int:
+    """The review's deadline: its start (the review execution's) plus the timeout, the same
+    for every send of one review. A send after a refused label that finds it passed raises
+    ReviewExpired (the workflow closes the review as expired): a caller sending labels that
+    are not classes cannot keep a review open past its deadline."""
+    started = event.get("review_started_at") or require_str(event, "sent_at")
+    if not isinstance(started, str):
+        raise InvalidEventField(f"'review_started_at' must be a string, got {started!r}")
+    expires_at = deadline(started, event.get("timeout_seconds"))
+    if event.get("rejected_label") is not None and now >= expires_at:
+        raise ReviewExpired(f"the review started at {started} expired at {expires_at} (epoch "
+                            f"seconds) before a label among the model's classes came")
+    return expires_at
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: SendToReviewInput, context: LambdaContext) -> dict:
     record = review_record(event, model_version(ssm))
     sent_at = require_str(event, "sent_at")
+    expires_at = review_deadline(event, time.time())
     copy, sidecar = send_to_review(s3, record, REVIEW_PREFIX)
     pending = pending_review(
         record, task_token=require_str(event, "task_token"), sent_at=sent_at,
-        expires_at=deadline(sent_at, event.get("timeout_seconds")),
+        expires_at=expires_at,
         review_execution_arn=require_str(event, "review_execution_arn"), review_copy=copy,
         rejected_label=rejected_label_text(event.get("rejected_label")))
     dynamodb.put_item(TableName=REVIEWS_TABLE, Item=to_item(pending))

@@ -5,6 +5,8 @@ through the real handler."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -56,7 +58,11 @@ def send_event(bucket: str, **changes) -> dict:
     return {"result": {**CAUGHT, "bucket": bucket}, "execution_arn": "arn:classification:1",
             "review_execution_arn": "arn:review:1", "task_token": "token-1",
             "timeout_seconds": 86400, "sent_at": "2026-12-01T10:15:30.123Z",
-            "rejected_label": None, **changes}
+            "review_started_at": "2026-12-01T10:15:30.123Z", "rejected_label": None, **changes}
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def pending(stack, bucket: str, key: str = "incoming/b.png") -> dict:
@@ -98,18 +104,51 @@ def test_a_resend_after_an_unknown_label_names_it_and_keeps_the_latest_token(loa
     stack.s3.put_object(Bucket=stack.bucket, Key="incoming/b.png", Body=b"\x89PNG...")
     function = load_function(FUNCTION)
     assert not function(send_event(stack.bucket)).failed
-    # WHEN it is sent again with the caught error and a new task token
+    # WHEN it is sent again with the caught error and a new task token, within the review's
+    # time (it started an hour ago)
+    started = int(time.time()) - 3600
     again = function(send_event(stack.bucket, task_token="token-2", rejected_label=REJECTED,
-                                sent_at="2026-12-01T10:20:00Z"))
-    # THEN the one item holds the new token and deadline, and the reason in words
+                                sent_at=iso(started + 300), review_started_at=iso(started)))
+    # THEN the one item holds the new token, the deadline still counted from the review's
+    # start, and the reason in words
     assert not again.failed, again.payload
     items = stack.dynamodb.scan(TableName=stack.reviews_table)["Items"]
     assert len(items) == 1
     item = from_item(items[0])
     assert item["task_token"] == "token-2" and item["status"] == "pending"
-    assert item["expires_at"] == 1796120400 + 86400
+    assert item["expires_at"] == started + 86400
     assert item["rejected_label"] == ("label 'scooter' is not one of the model's classes: "
                                       "bicycle, motorcycle")
+
+
+def test_a_resend_after_the_deadline_expires_the_review_and_writes_nothing(load_function,
+                                                                           stack):
+    # GIVEN a review that started more than its timeout ago and was answered with a label
+    # that is not a class
+    stack.s3.put_object(Bucket=stack.bucket, Key="incoming/b.png", Body=b"\x89PNG...")
+    function = load_function(FUNCTION)
+    started = int(time.time()) - 90_000
+    assert not function(send_event(stack.bucket, review_started_at=iso(started),
+                                   sent_at=iso(started))).failed
+    # WHEN RecordReview's Catch sends it again
+    again = function(send_event(stack.bucket, task_token="token-2", rejected_label=REJECTED,
+                                sent_at=iso(time.time()), review_started_at=iso(started)))
+    # THEN it fails with ReviewExpired (the workflow's Catch expires the review) and the
+    # pending item keeps its first token: the refused label bought no time
+    assert again.failed and again.payload["errorType"] == "ReviewExpired"
+    assert pending(stack, stack.bucket)["task_token"] == "token-1"
+
+
+def test_a_first_send_is_never_expired_by_its_own_deadline(handler_module):
+    # GIVEN a first send (no refused label) of a review that started long ago
+    review = handler_module(FUNCTION)
+    event = send_event("b", review_started_at="2020-01-01T00:00:00Z", timeout_seconds=60)
+    # THEN its deadline is computed and nothing is raised (the task timeout expires it)
+    assert review.review_deadline(event, time.time()) == 1577836860
+    # AND without review_started_at (an execution started before it was passed) sent_at counts
+    event = send_event("b", timeout_seconds=60)
+    del event["review_started_at"]
+    assert review.review_deadline(event, 0) == 1796120130 + 60
 
 
 @pytest.mark.parametrize(("rejected", "text"), [

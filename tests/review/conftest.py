@@ -109,3 +109,11 @@ def expiring_stack(review_endpoint, tmp_path_factory):
     """The stack with ReviewTimeoutSeconds 1: a review expires before anyone answers it."""
     yield from serve_review_stack(review_endpoint.url, tmp_path_factory.mktemp("expiring"),
                                   ReviewTimeoutSeconds="1")
+
+
+@pytest.fixture(scope="module")
+def deadline_stack(review_endpoint, tmp_path_factory):
+    """The stack with ReviewTimeoutSeconds 4: time to refuse a label before the deadline and
+    another after it."""
+    yield from serve_review_stack(review_endpoint.url, tmp_path_factory.mktemp("deadline"),
+                                  ReviewTimeoutSeconds="4")

@@ -167,6 +167,7 @@ class SendToReviewInput(TypedDict):
     task_token: str  # $$.Task.Token: the reviewer's answer resumes the execution with it
     timeout_seconds: int
     sent_at: str  # $$.State.EnteredTime
+    review_started_at: str  # $$.Execution.StartTime: the deadline counts from it
     rejected_label: StateError | None  # a previous answer sent back (UnknownReviewLabel)
 
 
