@@ -2,8 +2,9 @@
 
 Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
 `scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
-(flip TTA), then score single members and ensembles formed from consecutive seeds (0+1, 2+3,
-...; `--members`) with a cross-fitted temperature (`model.calibrate.cross_fitted_probabilities`).
+(with flip TTA, and of the image alone: `--no-tta` scores those), then score single members and
+ensembles formed from consecutive seeds (0+1, 2+3, ...; `--members`) with a cross-fitted
+temperature (`model.calibrate.cross_fitted_probabilities`).
 Each member is trained once and reused by every ensemble, so six seeds give six single-member
 rows and three 2-member ensembles. Runs can be split over processes (`--jobs 2` trains two
 members at a time, one torch thread each) and resumed: logits are cached in --cache.
@@ -128,35 +129,30 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     seconds = time.perf_counter() - start
     with torch.inference_mode():
         logits = CalibratedEnsemble([member], 1.0, config.tta_flip).logits(x_all[validation])
+        plain = CalibratedEnsemble([member], 1.0, False).logits(x_all[validation])
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, logits=logits.numpy(), targets=loaded.targets[validation], seconds=seconds)
+    np.savez(path, logits=logits.numpy(), logits_no_tta=plain.numpy(),
+             targets=loaded.targets[validation], seconds=seconds)
     return str(path)
 
 
-def inference_ms(recipe: str, members: int, repeats: int = 300) -> float:
-    """Median in-process latency of one image through an ensemble of ``members`` nets of the
-    recipe's architecture, served as model_fn serves it (BatchNorm folded, flip TTA, 2 threads);
-    random weights: the latency does not depend on them."""
-    import torch
+def inference_ms(recipe: str, members: int, tta_flip: bool = True) -> float:
+    """Median in-process latency of predict_fn on one image for an ensemble of ``members`` nets
+    of the recipe's architecture: a model.tar.gz with random weights (the latency does not
+    depend on them) loaded through its own code/inference.py, as model_fn serves it, timed as
+    model_bench.py times a trained artifact."""
+    import tempfile
 
-    from model.inference import CalibratedEnsemble, build_network, fold_batchnorm
+    from benchmarks.model_bench import time_inference
+    from model.package import write_untrained_artifact
     from model.train import TrainConfig
 
     config = TrainConfig(**RECIPES[recipe])
-    torch.set_num_threads(2)
-    nets = [fold_batchnorm(build_network(2, config.widths, config.arch).eval())
-            for _ in range(members)]
-    model = CalibratedEnsemble(nets, 1.0, config.tta_flip).eval()
-    model = model.to(memory_format=torch.channels_last)
-    image = torch.rand(1, 3, 32, 32)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 20):
-            start = time.perf_counter()
-            model(image)
-            if i >= 20:
-                times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = write_untrained_artifact(
+            Path(tmp) / "model.tar.gz", arch=config.arch, widths=tuple(config.widths),
+            members=members, tta_flip=tta_flip and config.tta_flip)
+        return time_inference(artifact)[0]
 
 
 def score(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
@@ -183,7 +179,8 @@ def score(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
 CURVE_THRESHOLDS = (0.5, 0.8, 0.9, 0.93, 0.95, 0.97, 0.99)
 
 
-def risk_coverage_rows(files_by_fold: list[list[Path]], members: int) -> list[dict]:
+def risk_coverage_rows(files_by_fold: list[list[Path]], members: int,
+                       key: str = "logits") -> list[dict]:
     """Coverage and accuracy among covered at a few thresholds, pooled over every held-out image
     of every fold, for the ensembles of ``members`` consecutive seeds (cross-fitted
     temperatures, as in the table)."""
@@ -196,7 +193,7 @@ def risk_coverage_rows(files_by_fold: list[list[Path]], members: int) -> list[di
         runs = [np.load(f) for f in files]
         targets = runs[0]["targets"]
         for i in range(0, len(runs) - members + 1, members):
-            logits = np.mean([r["logits"] for r in runs[i : i + members]], axis=0)
+            logits = np.mean([r[key] for r in runs[i : i + members]], axis=0)
             probs = cross_fitted_probabilities(torch.from_numpy(logits),
                                                torch.from_numpy(targets))
             confidence.append(probs.max(axis=1))
@@ -209,7 +206,7 @@ def risk_coverage_rows(files_by_fold: list[list[Path]], members: int) -> list[di
 
 
 def mixed_rows(pair: str, seeds: list[int], folds: list[int], cache: Path,
-               threshold: float) -> dict:
+               threshold: float, key: str = "logits") -> dict:
     """Ensembles of one member of each recipe in ``pair`` ("A+B"), same seed, from the cache
     (nothing trained): mean over seeds and folds."""
     first, second = pair.split("+")
@@ -217,16 +214,24 @@ def mixed_rows(pair: str, seeds: list[int], folds: list[int], cache: Path,
     for fold in folds:
         for seed in seeds:
             a, b = (np.load(cache_file(cache, r, seed, fold)) for r in (first, second))
-            rows.append(score((a["logits"] + b["logits"]) / 2, a["targets"], threshold))
+            rows.append(score((a[key] + b[key]) / 2, a["targets"], threshold))
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"ensembles": len(rows)}
 
 
-def summarize(recipe: str, files: list[Path], members: int, threshold: float) -> dict:
+def summarize(recipe: str, files: list[Path], members: int, threshold: float,
+              key: str = "logits") -> dict:
+    """Scores of the single members and of the ensembles of ``members`` consecutive seeds, from
+    each cache file's ``key`` logits ("logits": flip TTA as the recipe says, "logits_no_tta":
+    the image alone)."""
     runs = [np.load(f) for f in files]
     targets = runs[0]["targets"]
-    singles = [score(r["logits"], targets, threshold) for r in runs]
+    missing = [str(f) for f, r in zip(files, runs, strict=True) if key not in r.files]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} hold no {key} (cached before it was kept): "
+                         "train them again (remove them) or use another --cache")
+    singles = [score(r[key], targets, threshold) for r in runs]
     groups = [runs[i : i + members] for i in range(0, len(runs) - members + 1, members)]
-    ensembles = [score(np.mean([r["logits"] for r in g], axis=0), targets, threshold)
+    ensembles = [score(np.mean([r[key] for r in g], axis=0), targets, threshold)
                  for g in groups]
 
     def mean(rows: list[dict]) -> dict:
@@ -322,12 +327,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print the risk-coverage curve of the ensembles (pooled)")
     parser.add_argument("--infer", action="store_true",
                         help="also time single-image inference of a --members ensemble")
+    parser.add_argument("--no-tta", action="store_true",
+                        help="score the logits of the image alone instead of the flip-TTA ones "
+                        "(and time --infer without TTA)")
     args = parser.parse_args(argv)
     recipes, seeds = args.recipes.split(","), parse_seeds(args.seeds)
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     threads = max(1, 2 // args.jobs)
+    key = "logits_no_tta" if args.no_tta else "logits"
     folds = list(range(max(1, args.folds)))
     jobs = [(r, s, k) for k in folds for s in seeds for r in recipes]
     files: dict[tuple[str, int], list[Path]] = {(r, k): [] for r in recipes for k in folds}
@@ -343,17 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for r in recipes:
         per_fold = [summarize(r if args.folds <= 1 else f"{r} fold {k}", files[r, k],
-                              args.members, args.threshold) for k in folds]
+                              args.members, args.threshold, key) for k in folds]
         rows += per_fold
         if len(per_fold) > 1:
             rows.append(mean_over_folds(r, per_fold))
         if args.infer:
-            rows[-1]["infer_ms"] = inference_ms(r, args.members)
+            rows[-1]["infer_ms"] = inference_ms(r, args.members, not args.no_tta)
     print(table(rows, args.members))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     for pair in args.mixed:
-        mean = mixed_rows(pair, seeds, folds, args.cache, args.threshold)
+        mean = mixed_rows(pair, seeds, folds, args.cache, args.threshold, key)
         print(f"| {pair} ({mean['ensembles']} mixed ensembles) | " + " | ".join(
             f"{k} {mean[k]:.3f}" for k in ("accuracy", "coverage", "covered_accuracy",
                                            "cov_at_98", "ece", "ece_t1")) + " |")
@@ -361,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nrisk-coverage, {args.members}-member ensembles pooled over folds "
               "(threshold: coverage / accuracy among covered)")
         for r in recipes:
-            points = risk_coverage_rows([files[r, k] for k in folds], args.members)
+            points = risk_coverage_rows([files[r, k] for k in folds], args.members, key)
             print(f"| {r} (n={points[0]['n']}) | " + " | ".join(
                 f"{p['threshold']}: {p['coverage']:.3f} / {p['covered_accuracy']:.3f}"
                 for p in points) + " |")

@@ -159,18 +159,18 @@ def _write_members(path: Path, members: dict[str, bytes]) -> Path:
 def write_untrained_artifact(
     path: Path, *, labels: tuple[str, ...] = ("bicycle", "motorcycle"), arch: str = "resnet8",
     widths: tuple[int, ...] = (8, 8, 16), members: int = 2, temperature: float = 1.5,
-    seed: int = 0,
+    seed: int = 0, tta_flip: bool = True,
 ) -> Path:
     """A real model.tar.gz with random weights (no training): the served network's exact
     compute and contract, for tests and benchmarks. A small ``temperature`` spreads its
     probabilities, so that different images get clearly different answers."""
     torch.manual_seed(seed)
     nets = [inference.build_network(len(labels), widths, arch).eval() for _ in range(members)]
-    model = inference.CalibratedEnsemble(nets, temperature=temperature)
+    model = inference.CalibratedEnsemble(nets, temperature=temperature, tta_flip=tta_flip)
     metadata = {
         "labels": list(labels), "input_size": inference.INPUT_SIZE,
         "network": {"arch": arch, "widths": list(widths), "members": members},
-        "temperature": temperature, "tta_flip": True, "threshold": DEFAULT_THRESHOLD,
+        "temperature": temperature, "tta_flip": tta_flip, "threshold": DEFAULT_THRESHOLD,
         "seed": seed, "training_seconds": 0.0, "metrics": {}, "created": "2026-01-01T00:00:00Z",
         "model_version": "20260101-untrained",
     }
