@@ -92,7 +92,7 @@ MAY_IMPORT = {
     "model": {"scones_domain"},
     "scones.local": set(),
     "scones.serving": {"scones_domain"},
-    "scones.workflow": {"scones.local", "scones.serving", "scones_domain"},
+    "scones.workflow": {"model", "scones.local", "scones.serving", "scones_domain"},
     "scones.monitor": {"scones.local", "scones.review", "scones_domain"},
     "scones.scale": {"scones_domain"},
     "scones.retrain": {"model", "scones.local", "scones_domain"},

@@ -36,7 +36,10 @@ def register(subparsers) -> None:
         description="Deploy the SAM application into moto once and keep it running: its AWS "
         "APIs on --port (boto3/AWS CLI with --endpoint-url), the model on --endpoint-port. "
         "`scones run` and `scones logs` use it; a changed handler or ASL file is reloaded "
-        "without a restart.")
+        "without a restart. A model that `scones train` wrote (split.json beside it) is also "
+        "deployed into the stack's SageMaker, with its training images, its held-out images "
+        "as the evaluation set and the training code in the image bucket, so the retraining "
+        "workflow runs here as on AWS.")
     up.add_argument("--model", default="runs/model/model.tar.gz", type=model_artifact,
                     help="model artifact to serve (default: runs/model/model.tar.gz)")
     up.add_argument("--port", type=port, default=DEFAULT_AWS_PORT,
@@ -93,6 +96,7 @@ def up_command(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     state_file = Path(args.state_file)
     try:
+        retraining = retraining_line(stack, args.model)
         server, url = serve_aws(args.port)
         watcher = CodeWatcher(stack, on_reload=lambda text: print(text, flush=True)).start()
         sink = FunctionLogs(stack.client("logs"), sys.stdout)
@@ -104,6 +108,7 @@ def up_command(args: argparse.Namespace) -> int:
                   f"model         {endpoint.url}\n"
                   f"image bucket  {stack.bucket}\n"
                   f"state file    {state_file}\n"
+                  f"retraining    {retraining}\n"
                   "Ctrl-C or `scones down` stops it; a changed handler or ASL file is reloaded.",
                   flush=True)
             while not stopped.wait(0.5):
@@ -115,6 +120,24 @@ def up_command(args: argparse.Namespace) -> int:
         runtime.__exit__(None, None, None)
     print("stopped", flush=True)
     return 0
+
+
+def retraining_line(stack, model: str) -> str:
+    """Prepare the stack's retraining workflow (scones.workflow.retraining); what was done, or
+    why not, in one line."""
+    from scones.workflow.retraining import RetrainingDataNotFound, prepare_retraining
+
+    artifact = Path(model)
+    if artifact.is_dir():
+        artifact = artifact / "model.tar.gz"
+    try:
+        if not artifact.is_file():
+            raise RetrainingDataNotFound(f"{model} is an unpacked model, not a model.tar.gz "
+                                         f"that `scones train` wrote")
+        setup = prepare_retraining(stack, artifact, stack.deployment.parameters["EndpointName"])
+    except RetrainingDataNotFound as exc:
+        return f"not prepared: {exc}"
+    return setup.describe()
 
 
 def down_command(args: argparse.Namespace) -> int:

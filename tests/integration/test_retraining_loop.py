@@ -5,8 +5,10 @@ the gate registers the challenger in the model registry, and the promotion updat
 (the local endpoint then serves the new model) and the workflow's model version. Also: a
 training job that fails ends the retraining with TRAINING_JOB_FAILED and loses nothing.
 
-The champion is deployed into the stack's SageMaker by the real `scones deploy` code
-(model.deploy.deploy), as on AWS. Slow: a real training job runs (seconds, tiny recipe).
+The stack is prepared as `scones up` prepares it (scones.workflow.retraining): the champion
+deployed into the stack's SageMaker by the real `scones deploy` code (model.deploy.deploy), as
+on AWS, and the data and training code in the image bucket. Slow: a real training job runs
+(seconds, tiny recipe).
 """
 
 from __future__ import annotations
@@ -21,18 +23,16 @@ import numpy as np
 import pytest
 from retraining_data import COLORS, TINY, color_png, write_color_folder
 
-from model.deploy import DeployRequest, deploy
 from model.package import write_untrained_artifact
-from model.source import write_source_archive
 from scones.local.stack import LocalStack
 from scones.serving.endpoint import LOCAL_MODEL_PATH, start_endpoint
+from scones.workflow.retraining import prepare_retraining
 from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
 from scones_domain.review import PENDING, STATUS_INDEX, answer, from_item
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ENDPOINT = "scones-vehicle-classifier"  # the template's EndpointName default
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
 
 
 def upload_folder(s3, bucket: str, folder: Path, prefix: str) -> None:
@@ -46,30 +46,34 @@ def champion(tmp_path) -> Path:
     return write_untrained_artifact(tmp_path / "champion" / "model.tar.gz", widths=(8, 8, 16))
 
 
+def write_split(champion: Path, root: Path, train: Path, evaluation: Path) -> None:
+    """The split.json `scones train` writes beside a model: its training images and its
+    held-out validation images, paths relative to the data root."""
+    def rows(folder: Path) -> list[dict]:
+        return [{"path": p.relative_to(root).as_posix(), "label": p.parent.name}
+                for p in sorted(folder.rglob("*.png"))]
+
+    (champion.parent / "split.json").write_text(json.dumps(
+        {"data_root": str(root), "labels": sorted(COLORS)[:2], "train": rows(train),
+         "calibration": [], "validation": rows(evaluation)}))
+
+
 @pytest.fixture
 def loop(tmp_path, champion):
     """The stack (RetrainAfterLabels 1: one label starts a retraining), its endpoint serving the
-    champion, deployed into the stack's SageMaker, with training data, evaluation set and the
-    training code archive in the image bucket."""
+    champion, prepared for retraining as `scones up` prepares it: the champion deployed into
+    the stack's SageMaker, its training images, its evaluation set and the training code in the
+    image bucket."""
     quiet_interpreter_logs()
+    write_split(champion, tmp_path, write_color_folder(tmp_path / "train", per_class=24),
+                write_color_folder(tmp_path / "eval", per_class=8, seed=9))
     server = start_endpoint(champion, capture=str(tmp_path / "captures"))
     parameters = {"RetrainAfterLabels": 1, "TrainingHyperparameters": json.dumps(TINY)}
     try:
         with function_stdout_to(tmp_path / "lambda.log"), LocalStack(
                 server.url, parameters=parameters, workdir=tmp_path / "sagemaker") as stack:
-            s3 = stack.client("s3")
-            role = stack.client("iam").get_role(RoleName=stack.deployment.resources[
-                "SageMakerExecutionRole"])["Role"]["Arn"]
-            deploy(DeployRequest(artifact=str(champion), role_arn=role, bucket=stack.bucket,
-                                 endpoint_name=ENDPOINT, region="us-east-1", image_uri=IMAGE),
-                   clients={service: stack.client(service) for service in
-                            ("s3", "sagemaker", "cloudwatch", "application-autoscaling")})
-            upload_folder(s3, stack.bucket, write_color_folder(tmp_path / "train", per_class=24),
-                          "training/")
-            upload_folder(s3, stack.bucket, write_color_folder(tmp_path / "eval", per_class=8,
-                                                               seed=9), "evaluation/")
-            s3.upload_file(str(write_source_archive(tmp_path / "src.tar.gz")), stack.bucket,
-                           "code/training-source.tar.gz")
+            setup = prepare_retraining(stack, champion, ENDPOINT)
+            assert (setup.training_images, setup.evaluation_images) == (48, 16)
             yield stack, server
     finally:
         server.stop()

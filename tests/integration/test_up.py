@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,9 +41,26 @@ def up(brightness_model, tmp_path_factory):
             process.kill()
             pytest.fail(f"scones up did not start:\n{process.stdout.read()}")
         time.sleep(0.2)
-    yield home, json.loads(state_file.read_text()), process
+    yield home, json.loads(state_file.read_text()), process, banner(process)
     if process.poll() is None:
         process.kill()
+
+
+def banner(process: subprocess.Popen, timeout_s: float = 30.0) -> str:
+    """What `scones up` printed up to its banner's last line (it prints it once the state file
+    is written)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return "".join(lines)
 
 
 def scones(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -51,7 +69,7 @@ def scones(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_run_uses_the_warm_stack_and_logs_read_its_functions(up, tmp_path):
-    home, state, _ = up
+    home, state, _, _ = up
     # GIVEN a bright (confident) and a dark (below-threshold) real PNG
     for name, value in (("bright.png", 230), ("dark.png", 20)):
         Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(tmp_path / name)
@@ -72,10 +90,18 @@ def test_run_uses_the_warm_stack_and_logs_read_its_functions(up, tmp_path):
     assert scones(home, "logs", "NoSuchFunction").returncode == 2
 
 
+def test_the_banner_says_why_retraining_is_not_prepared_for_an_unpacked_model(up):
+    # GIVEN `scones up` serving an unpacked test model (no split.json: no training data known)
+    # THEN its banner says the retraining workflow was not prepared, and why
+    lines = [line for line in up[3].splitlines() if line.startswith("retraining")]
+    assert lines == [f"retraining    not prepared: {up[2].args[5]} is an unpacked model, not a "
+                     f"model.tar.gz that `scones train` wrote"]
+
+
 def test_boto3_reaches_the_stack_with_an_endpoint_url(up):
     import boto3
 
-    _, state, _ = up
+    _, state, _, _ = up
     sfn = boto3.client("stepfunctions", region_name="us-east-1",
                        endpoint_url=state["aws_endpoint_url"],
                        aws_access_key_id="local", aws_secret_access_key="local")
@@ -84,7 +110,7 @@ def test_boto3_reaches_the_stack_with_an_endpoint_url(up):
 
 
 def test_invoke_runs_a_function_of_the_warm_stack_with_an_uploaded_image(up, tmp_path):
-    home, state, _ = up
+    home, state, _, _ = up
     image = tmp_path / "bright.png"
     Image.fromarray(np.full((32, 32, 3), 230, np.uint8)).save(image)
     event = REPO / "events/serialize_image_data.json"
@@ -100,7 +126,7 @@ def test_invoke_runs_a_function_of_the_warm_stack_with_an_uploaded_image(up, tmp
 
 
 def test_monitor_reads_the_warm_stacks_captures_by_default(up, tmp_path):
-    home, state, _ = up
+    home, state, _, _ = up
     # GIVEN a photo run through the warm stack (its endpoint captures every inference)
     Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(tmp_path / "photo.png")
     assert scones(home, "run", str(tmp_path / "photo.png")).returncode == 0
@@ -114,7 +140,7 @@ def test_monitor_reads_the_warm_stacks_captures_by_default(up, tmp_path):
 
 
 def test_down_stops_it_and_removes_the_state_file(up):
-    home, _, process = up
+    home, _, process, _ = up
     done = scones(home, "down")
     assert done.returncode == 0, done.stderr
     assert process.wait(timeout=30) == 0
