@@ -27,6 +27,7 @@ from scones_domain.config import env_str, model_version
 from scones_domain.contracts import RecordResultInput, RecordResultOutput
 from scones_domain.errors import InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
+from scones_domain.items import to_item
 from scones_domain.location import S3Location
 
 logger = Logger()
@@ -79,20 +80,15 @@ def parse_result(event: Any) -> ConfidentResult:
 
 
 def result_item(result: ConfidentResult, model_version: str) -> dict[str, dict[str, Any]]:
-    """The DynamoDB item (typed attribute values) for one confident result."""
-    return {
-        "image": {"S": result.location.uri},
-        "bucket": {"S": result.location.bucket},
-        "key": {"S": result.location.key},
-        "label": {"S": result.label},
-        "source": {"S": "model"},  # RecordReviewFunction records a person's label as "human"
-        "confidence": {"N": repr(result.confidence)},
-        "inferences": {"L": [{"N": repr(p)} for p in result.inferences]},
-        "threshold": {"N": repr(result.threshold)},
-        "model_version": {"S": model_version},
-        "execution_arn": {"S": result.execution_arn},
-        "recorded_at": {"S": result.recorded_at},
-    }
+    """The DynamoDB item for one confident result (RecordReviewFunction records a person's
+    label the same way, with ``source`` human)."""
+    return to_item({
+        "image": result.location.uri, "bucket": result.location.bucket,
+        "key": result.location.key, "label": result.label, "source": "model",
+        "confidence": result.confidence, "inferences": list(result.inferences),
+        "threshold": result.threshold, "model_version": model_version,
+        "execution_arn": result.execution_arn, "recorded_at": result.recorded_at,
+    })
 
 
 def record_once(client: Any, table: str, item: dict[str, dict[str, Any]]) -> bool:

@@ -36,6 +36,7 @@ from scones_domain.config import env_int, env_str, model_version
 from scones_domain.contracts import RecordReviewInput, RecordReviewOutput
 from scones_domain.errors import ImageNotFound, InvalidEventField
 from scones_domain.events import require_list, require_mapping, require_str
+from scones_domain.items import to_item
 from scones_domain.location import S3Location
 from scones_domain.review import (
     COUNTER_ID,
@@ -47,7 +48,6 @@ from scones_domain.review import (
     label_location,
     label_metadata,
     review_id,
-    to_item,
 )
 from scones_domain.storage import copy_image, is_not_found, read_json, write_json
 

@@ -27,9 +27,10 @@ from scones_domain.config import env_str, model_version
 from scones_domain.contracts import ReviewRecord, SendToReviewInput
 from scones_domain.errors import InvalidEventField, ReviewExpired
 from scones_domain.events import require_list, require_mapping, require_str
+from scones_domain.items import to_item
 from scones_domain.location import S3Location
 from scones_domain.monitoring.captures import parse_time
-from scones_domain.review import pending_review, to_item
+from scones_domain.review import pending_review
 from scones_domain.storage import copy_image, write_json
 
 logger = Logger()

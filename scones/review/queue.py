@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scones_domain.errors import ReviewExpired, ReviewNotFound
+from scones_domain.items import from_item
 from scones_domain.location import S3Location
 from scones_domain.review import (
     COUNTER_ID,
@@ -30,7 +31,6 @@ from scones_domain.review import (
     PENDING,
     STATUS_INDEX,
     answer,
-    from_item,
     review_id,
 )
 

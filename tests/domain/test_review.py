@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from scones_domain.errors import InvalidEventField, UnknownReviewLabel
+from scones_domain.items import from_item, to_item
 from scones_domain.location import S3Location
 from scones_domain.review import (
     MAX_REVIEWER_LENGTH,
@@ -19,12 +20,10 @@ from scones_domain.review import (
     answer,
     check_label,
     check_reviewer,
-    from_item,
     label_location,
     label_metadata,
     pending_review,
     review_id,
-    to_item,
 )
 
 LABELS = ["bicycle", "motorcycle"]

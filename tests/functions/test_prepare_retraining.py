@@ -9,7 +9,8 @@ import json
 import boto3
 import pytest
 
-from scones_domain.review import COUNTER_ID, from_item
+from scones_domain.items import from_item
+from scones_domain.review import COUNTER_ID
 
 FUNCTION = "PrepareRetrainingFunction"
 ENDPOINT = "scones-vehicle-classifier"  # the template's EndpointName default

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
-from scones_domain.review import COUNTER_ID, from_item, review_id
+from scones_domain.items import from_item
+from scones_domain.review import COUNTER_ID, review_id
 
 FUNCTION = "RecordReviewFunction"
 PNG = b"\x89PNG\r\n\x1a\n...image bytes..."

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
+from scones_domain.items import from_item
 from scones_domain.location import S3Location
-from scones_domain.review import from_item, review_id
+from scones_domain.review import review_id
 
 FUNCTION = "SendToReviewFunction"
 CAUGHT = {"bucket": "scones-local-images", "key": "incoming/b.png", "label": "motorcycle",

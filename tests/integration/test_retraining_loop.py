@@ -28,7 +28,8 @@ from scones.local.stack import LocalStack
 from scones.serving.endpoint import LOCAL_MODEL_PATH, start_endpoint
 from scones.workflow.retraining import prepare_retraining
 from scones.workflow.runner import function_stdout_to, quiet_interpreter_logs
-from scones_domain.review import PENDING, STATUS_INDEX, answer, from_item
+from scones_domain.items import from_item
+from scones_domain.review import PENDING, STATUS_INDEX, answer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,7 +9,8 @@ import json
 import time
 
 from scones.cli import main
-from scones_domain.review import answer, from_item, review_id
+from scones_domain.items import from_item
+from scones_domain.review import answer, review_id
 
 
 def test_answered_reviews_of_the_running_stack_are_the_reports_reviewed_labels(

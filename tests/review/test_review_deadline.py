@@ -11,7 +11,7 @@ import time
 import pytest
 
 from scones.review.queue import Review
-from scones_domain.review import from_item
+from scones_domain.items import from_item
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,9 @@ from moto import mock_aws
 from scones.cli import main
 from scones.review.queue import AmbiguousReview, ReviewQueue, format_duration
 from scones_domain.errors import ReviewExpired, ReviewNotFound, UnknownReviewLabel
+from scones_domain.items import to_item
 from scones_domain.location import S3Location
-from scones_domain.review import STATUS_INDEX, pending_review, review_id, to_item
+from scones_domain.review import STATUS_INDEX, pending_review, review_id
 
 TABLE, BUCKET = "reviews", "photos"
 NOW = 1_800_000_000.0
