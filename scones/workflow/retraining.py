@@ -89,7 +89,7 @@ def prepare_retraining(stack: Any, artifact: str | Path, endpoint_name: str) -> 
                           parameters["TrainingPrefix"])
     evaluation = image_keys(split["validation"], parameters["EvaluationPrefix"])
     for relative, key in training + evaluation:
-        s3.upload_file(str(root / relative), stack.bucket, key)
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=(root / relative).read_bytes())
     with tempfile.TemporaryDirectory() as tmp:
         archive = write_source_archive(Path(tmp) / "training-source.tar.gz")
         s3.upload_file(str(archive), stack.bucket, parameters["TrainingSourceKey"])
