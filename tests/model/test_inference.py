@@ -213,6 +213,26 @@ def test_folded_batchnorm_matches_the_training_network(untrained_artifact, serve
         assert torch.allclose(reference(x), served.module.predict_fn(x, served.model), atol=1e-5)
 
 
+def test_members_are_served_as_one_stacked_network_with_the_same_probabilities(served):
+    # GIVEN the artifact's members folded and run one by one, as the ensemble is defined
+    from model.inference import CalibratedEnsemble, build_network, fold_batchnorm
+
+    members = []
+    for state in served.module.read_weights(served.model_dir / "weights.npz"):
+        net = build_network(2, served.metadata["network"]["widths"])
+        net.load_state_dict(state)
+        members.append(fold_batchnorm(net.eval()))
+    one_by_one = CalibratedEnsemble(members, served.metadata["temperature"]).eval()
+    # THEN model_fn serves them as one network (grouped convolutions, the head averaging)
+    assert [type(m).__name__ for m in served.model.members] == ["StackedResNet8"]
+    # AND its probabilities are the members' average, for one image and for a batch
+    for n in (1, 5):
+        x = torch.rand(n, 3, 32, 32)
+        with torch.inference_mode():
+            assert torch.allclose(one_by_one(x), served.module.predict_fn(x, served.model),
+                                  atol=1e-6)
+
+
 def legacy_copy(artifact, out):
     """The same model packaged as before weights.npz: weights.pt (torch.save of the member
     state_dicts) and a code/requirements.txt."""
