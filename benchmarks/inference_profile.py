@@ -10,7 +10,8 @@ trace + freeze).
 Each variant's probabilities are compared with the served ones (largest absolute difference) on
 the validation images of the shared data when they are there, else on random images.
 Each step is timed in --rounds interleaved rounds of --repeats calls (after warm-up calls);
-a row is the lowest of its rounds' medians, the least disturbed by other jobs. Say `uptime`.
+a cell is the lowest of its rounds' medians, the least disturbed by other jobs, and in brackets
+the median of them. Say `uptime`.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.model}: {network['members']} members, widths {network['widths']}, flip TTA "
               f"{artifact.metadata.get('tta_flip', True)}; probabilities compared on "
               f"{len(images)} images")
-        print("| step | " + " | ".join(f"{t} thread(s) ms" for t in args.threads.split(","))
+        print("| step | " + " | ".join(f"{t} thread(s) ms, best (median) round"
+                                       for t in args.threads.split(","))
               + " | max abs prob diff vs served |")
         print("|---|" + "---|" * len(args.threads.split(",")) + "---|")
         rows: dict[str, list[float]] = {}
@@ -154,14 +156,15 @@ def main(argv: list[str] | None = None) -> int:
                     repeats = args.repeats if name[0] not in "0123456789" else 5
                     rounds.setdefault(name, []).append(median_ms(call, repeats))
             for name, medians in rounds.items():
-                rows.setdefault(name, []).append(min(medians))
+                rows.setdefault(name, []).append((min(medians), statistics.median(medians)))
         for name, times in rows.items():
             diff = ""
             if name.startswith("predict_fn"):
                 with torch.inference_mode():
                     probs = calls[name.split(": ", 1)[1]](images)
                 diff = f"{float((probs - reference).abs().max()):.2e}"
-            print(f"| {name} | " + " | ".join(f"{t:.3f}" for t in times) + f" | {diff} |")
+            print(f"| {name} | " + " | ".join(f"{low:.3f} ({mid:.3f})" for low, mid in times)
+                  + f" | {diff} |")
     return 0
 
 
