@@ -92,6 +92,15 @@ def cache_file(cache: str | Path, recipe: str, seed: int, fold: int = 0) -> Path
 BACKBONE_OVERRIDE = ""  # --backbone: another backbone file for every pretrained recipe
 
 
+def backbone_digest(name: str) -> str:
+    """SHA256 of the backbone a member starts from ("" from scratch): kept in its cache file, so
+    that a cache made from one backbone is not read as another's (file names do not name it)."""
+    from model.pretrain import sha256_file
+    from model.train import backbone_path
+
+    return sha256_file(backbone_path(name)) if name else ""
+
+
 def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold: int = 0,
               folds: int = 5, backbone: str = "") -> str:
     """Train one member; write its validation logits to the cache; return the file. With
@@ -107,11 +116,18 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     BACKBONE_OVERRIDE = backbone
     torch.set_num_threads(threads)
     path = cache_file(cache, recipe, seed, fold)
-    if path.exists():
-        return str(path)
     config = TrainConfig(seed=seed, members=1, **RECIPES[recipe])
     if config.backbone and BACKBONE_OVERRIDE:
         config = replace(config, backbone=BACKBONE_OVERRIDE)
+    digest = backbone_digest(config.backbone)
+    if path.exists():
+        with np.load(path) as cached:  # files from before the digest was kept pass unchecked
+            made_from = (str(cached["backbone_sha256"]) if "backbone_sha256" in cached.files
+                         else None)
+        if made_from is not None and made_from != digest:
+            raise SystemExit(f"{path} was trained from backbone {made_from[:12] or '(none)'}, not "
+                             f"{digest[:12] or '(none)'}: use another --cache")
+        return str(path)
     loaded = load_images(find_samples(data))
     validation, _, train_idx = stratified_split(
         loaded.targets, [config.validation_fraction, config.calibration_fraction],
@@ -132,7 +148,7 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
         plain = CalibratedEnsemble([member], 1.0, False).logits(x_all[validation])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, logits=logits.numpy(), logits_no_tta=plain.numpy(),
-             targets=loaded.targets[validation], seconds=seconds)
+             targets=loaded.targets[validation], seconds=seconds, backbone_sha256=digest)
     return str(path)
 
 
@@ -319,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                         "wrong (label, share of members wrong)")
     parser.add_argument("--backbone", default="",
                         help="backbone .npz for the pretrained recipes (default: the committed "
-                        "one; use another --cache)")
+                        "one; use another --cache: a cached member made from another backbone "
+                        "is refused)")
     parser.add_argument("--mixed", action="append", default=[], metavar="A+B",
                         help="also score 2-member ensembles of one cached member of recipe A and "
                         "one of B (same seed, each fold); trains nothing for them")
