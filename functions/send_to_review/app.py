@@ -97,15 +97,15 @@ def send_to_review(
     return copy, sidecar
 
 
-def deadline(sent_at: str, timeout_seconds: Any) -> int:
-    """``sent_at`` plus the timeout in epoch seconds (shown by `scones review`; the workflow's
-    task timeout is what expires a review)."""
+def deadline(sent_at: str, timeout_seconds: Any, field: str = "sent_at") -> int:
+    """``sent_at`` (the event's ``field``) plus the timeout in epoch seconds (shown by `scones
+    review`; the workflow's task timeout is what expires a review)."""
     if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)):
         raise InvalidEventField(f"'timeout_seconds' must be a number, got {timeout_seconds!r}")
     try:
         start = parse_time(sent_at)
     except ValueError:
-        raise InvalidEventField(f"'sent_at' is not an ISO 8601 time: {sent_at!r}") from None
+        raise InvalidEventField(f"'{field}' is not an ISO 8601 time: {sent_at!r}") from None
     return int(start.timestamp() + timeout_seconds)
 
 
@@ -127,10 +127,9 @@ def review_deadline(event: Any, now: float) -> int:
     for every send of one review. A send after a refused label that finds it passed raises
     ReviewExpired (the workflow closes the review as expired): a caller sending labels that
     are not classes cannot keep a review open past its deadline."""
-    started = event.get("review_started_at") or require_str(event, "sent_at")
-    if not isinstance(started, str):
-        raise InvalidEventField(f"'review_started_at' must be a string, got {started!r}")
-    expires_at = deadline(started, event.get("timeout_seconds"))
+    field = "review_started_at" if event.get("review_started_at") else "sent_at"
+    started = require_str(event, field)
+    expires_at = deadline(started, event.get("timeout_seconds"), field)
     if event.get("rejected_label") is not None and now >= expires_at:
         raise ReviewExpired(f"the review started at {started} expired at {expires_at} (epoch "
                             f"seconds) before a label among the model's classes came")

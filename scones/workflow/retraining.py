@@ -21,7 +21,6 @@ from typing import Any
 
 # the image `scones deploy` would look up for the region; the local endpoint ignores it
 LOCAL_IMAGE_URI = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
-DEPLOY_SERVICES = ("s3", "sagemaker", "cloudwatch", "application-autoscaling")
 
 
 class RetrainingDataNotFound(Exception):
@@ -49,7 +48,7 @@ def split_of(artifact: Path) -> tuple[Path, dict]:
                                      f"train` did not write): the training data is unknown")
     split = json.loads(path.read_text())
     root = Path(split["data_root"])
-    missing = [row["path"] for part in ("train", "validation")
+    missing = [row["path"] for part in ("train", "calibration", "validation")
                for row in split.get(part, []) if not (root / row["path"]).is_file()]
     if missing:
         raise RetrainingDataNotFound(f"{len(missing)} image(s) of {path} are not under "
@@ -72,7 +71,7 @@ def image_keys(rows: list[dict], prefix: str) -> list[tuple[str, str]]:
 def prepare_retraining(stack: Any, artifact: str | Path, endpoint_name: str) -> RetrainingSetup:
     """Deploy the champion into ``stack`` (a LocalStack) and upload its training data, its
     evaluation set and the training code where the template's parameters say."""
-    from model.deploy import DeployRequest, deploy
+    from model.deploy import CALLS, DeployRequest, deploy
     from model.source import write_source_archive
 
     artifact = Path(artifact)
@@ -84,7 +83,7 @@ def prepare_retraining(stack: Any, artifact: str | Path, endpoint_name: str) -> 
     plan = deploy(DeployRequest(artifact=str(artifact), role_arn=role, bucket=stack.bucket,
                                 endpoint_name=endpoint_name, region=stack.region,
                                 image_uri=LOCAL_IMAGE_URI),
-                  clients={service: stack.client(service) for service in DEPLOY_SERVICES})
+                  clients={service: stack.client(service) for service, _ in CALLS.values()})
     training = image_keys(split["train"] + split.get("calibration", []),
                           parameters["TrainingPrefix"])
     evaluation = image_keys(split["validation"], parameters["EvaluationPrefix"])
