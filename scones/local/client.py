@@ -46,7 +46,9 @@ class ExecutionResult:
 
     ``describe_execution`` gives status, output, error and cause at once; the history
     (``get_execution_history``, costly in moto) is fetched on first use of ``history``,
-    ``states``, ``retries``, ``failed_state`` or ``last_inference`` and then kept.
+    ``states``, ``retries``, ``failed_state`` or ``last_inference`` and then kept; ``label``,
+    ``confidence`` and ``inferences`` of a failed execution come from one page of its newest
+    events, read once.
     """
 
     name: str
@@ -62,6 +64,7 @@ class ExecutionResult:
     fetch_recent: Callable[[int], list[dict]] | None = field(default=None, repr=False)
     _history: list[dict] | None = field(default=None, repr=False)
     _summary: dict | None = field(default=None, repr=False)
+    _recent_inference: dict | None = field(default=None, repr=False)
 
     @property
     def history(self) -> list[dict]:
@@ -101,6 +104,13 @@ class ExecutionResult:
         return self.status == "SUCCEEDED"
 
     def _inference(self) -> dict:
+        """The classifier's answer: the output when it carries one, else the newest state
+        output that does, read once."""
+        if self._recent_inference is None:
+            self._recent_inference = self._find_inference()
+        return self._recent_inference
+
+    def _find_inference(self) -> dict:
         if isinstance(self.output, dict) and "inferences" in self.output:
             return self.output
         if self._history is None and self.fetch_recent is not None:

@@ -505,6 +505,64 @@ def alias_keys_once() -> list:
     return [mock.patch.object(ResponseSerializer, "get_value", get_member_value)]
 
 
+def routes_once() -> list:
+    """moto's in-process router works out a backend's URL table (every url base times every
+    path) for every request it answers, S3's after reloading its ``urls`` module each time (so
+    that ``MOTO_S3_CUSTOM_ENDPOINTS`` set since is seen): about a tenth of the local stack's
+    time a photo. The table depends only on the backend's class and the settings it reads, so
+    it is worked out once per class and settings. Speed only; the same table
+    (tests/local/test_local_speed.py)."""
+    from moto import settings
+    from moto.core.base_backend import BaseBackend
+
+    work_out = BaseBackend.urls.fget
+    tables: dict[tuple, dict] = {}
+
+    def urls(backend: BaseBackend) -> dict:
+        key = (type(backend), settings.enable_iso_regions(),
+               tuple(settings.get_s3_custom_endpoints()))
+        table = tables.get(key)
+        if table is None:
+            table = tables[key] = work_out(backend)
+        return table
+
+    return [mock.patch.object(BaseBackend, "urls", property(urls))]
+
+
+UTC_ISO_8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+
+def timestamps_read_fast() -> list:
+    """moto's Step Functions keeps its timestamps as text (``2026-12-02T12:15:58.366Z``) and
+    its serializer reads each back with dateutil's general parser before writing it out
+    (about a third of a GetExecutionHistory page's time). Text in exactly that form (UTC, at
+    most microseconds) is read by ``datetime.fromisoformat``; anything else goes to moto's
+    parser as before. Speed only; the same serialized text (tests/local/test_local_speed.py)."""
+    from moto.core import serialize
+
+    parse = serialize.parse_to_aware_datetime
+
+    def parse_to_aware_datetime(value: Any) -> datetime:
+        if isinstance(value, str) and UTC_ISO_8601.fullmatch(value):
+            return datetime.fromisoformat(value)
+        return parse(value)
+
+    return [mock.patch.object(serialize, "parse_to_aware_datetime", parse_to_aware_datetime)]
+
+
+def signed_as_on_lambda() -> list:
+    """botocore signs with the AWS Common Runtime when ``awscrt`` is installed (here it is:
+    the SAM CLI needs it), and converting each request for it costs more than the signature.
+    The Lambda Python runtime has boto3 without ``awscrt``, so the functions sign with
+    botocore's own SigV4 there; locally every client in the stack's process does the same
+    (SigV4A, which needs the CRT, is left as it is). Tests: tests/local/test_local_speed.py."""
+    from botocore import auth
+
+    return [mock.patch.dict(auth.AUTH_TYPE_MAPS, {
+        "v4": auth.SigV4Auth, "v4-query": auth.SigV4QueryAuth,
+        "s3v4": auth.S3SigV4Auth, "s3v4-query": auth.S3SigV4QueryAuth})]
+
+
 class ExecutionEnds:
     """The executions moto ended, for whoever waits for one in this process: a client's wait
     (:meth:`scones.local.stack.LocalStack.wait`) and a parent's ``.sync`` task
@@ -1082,7 +1140,8 @@ def all_patches(run_function: Callable[[str, Any], tuple[bool, Any]],
 
     return [*lambda_invoke(run_function), *lambda_task_in_process(), *parse_once(),
             *jsonpath_parsed_once(),
-            *alias_keys_once(),
+            *alias_keys_once(), *routes_once(), *timestamps_read_fast(),
+            *signed_as_on_lambda(),
             *consistent_execution_end(), *execution_history_pages(),
             *result_writer_files(), *start_execution_task(), *execution_names(),
             *sync_tasks_woken(ends), *status_change_events(execution_ended),

@@ -104,6 +104,83 @@ def test_the_serializer_with_aliases_worked_out_once_writes_the_same_bytes():
             assert [serialized(*case) for case in cases] == expected
 
 
+def test_timestamps_read_fast_serialize_as_moto_serializes_them():
+    from moto.core.serialize import TimestampSerializer
+
+    texts = ["2026-12-02T12:15:58.366Z", "2026-12-02T12:15:58Z", "2026-12-02T12:15:58.000001Z",
+             "2026-01-02T03:04:05.123456Z",
+             # not UTC ISO 8601 as moto keeps it: moto's own parser
+             "2026-12-02", "2026-12-02T12:15:58+02:00", "1767323045", "2026-12-02 12:15:58"]
+    formats = ["iso8601", "iso8601_zeroed", "unixtimestamp", "rfc822"]
+
+    def written() -> list:
+        return [TimestampSerializer("iso8601")._convert_timestamp_to_str(text, fmt)
+                for text in texts for fmt in formats]
+
+    expected = written()
+    assert "2026-12-02T12:15:58.366000Z" in expected
+    # GIVEN the adapter's patch WHEN the same timestamps are written THEN the same text
+    with started(moto_adapter.timestamps_read_fast()):
+        assert written() == expected
+        # AND text that is not a timestamp still fails as it did
+        with pytest.raises(ValueError):
+            TimestampSerializer("iso8601")._convert_timestamp_to_str("soon", "iso8601")
+
+
+def test_routes_worked_out_once_are_the_tables_moto_works_out(monkeypatch):
+    from moto.core.base_backend import BaseBackend
+    from moto.s3.models import s3_backends
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    backends = [s3_backends["123456789012"]["aws"],
+                stepfunctions_backends["123456789012"]["us-east-1"]]
+    expected = [dict(backend.urls) for backend in backends]
+    # GIVEN the adapter's patch WHEN a backend's URL table is asked for, twice
+    with started(moto_adapter.routes_once()):
+        tables = [backend.urls for backend in backends]
+        # THEN it is moto's table, worked out once
+        assert tables == expected
+        assert [backend.urls for backend in backends] == tables
+        assert all(again is table for again, table in
+                   zip([backend.urls for backend in backends], tables, strict=True))
+        # AND a setting moto reads again for every request is still seen
+        monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", "http://custom.internal.endpoint")
+        assert any("custom.internal.endpoint" in url for url in backends[0].urls)
+        monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS")
+        assert backends[0].urls == expected[0]
+    assert isinstance(BaseBackend.__dict__["urls"], property)
+
+
+def test_requests_are_signed_as_on_lambda_without_the_crt():
+    import boto3
+    from botocore import auth
+    from moto import mock_aws
+
+    # GIVEN the adapter's patch (the Lambda runtime has no awscrt)
+    signers: list = []
+    with started(moto_adapter.signed_as_on_lambda()), mock_aws():
+        client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        client.meta.events.register("before-send.s3", lambda request, **kw: signers.append(
+            request.headers["Authorization"]))
+        # WHEN a request is made THEN it is signed with botocore's own SigV4 and moto answers
+        assert auth.AUTH_TYPE_MAPS["s3v4"] is auth.S3SigV4Auth
+        assert auth.AUTH_TYPE_MAPS["v4"] is auth.SigV4Auth
+        client.create_bucket(Bucket="signed-bucket")
+        client.put_object(Bucket="signed-bucket", Key="k", Body=b"photo")
+        assert client.get_object(Bucket="signed-bucket", Key="k")["Body"].read() == b"photo"
+        assert signers and all(str(s).lstrip("b'").startswith("AWS4-HMAC-SHA256")
+                               for s in signers)
+        # AND a presigned URL is still signed
+        assert "Signature=" in client.generate_presigned_url(
+            "get_object", Params={"Bucket": "signed-bucket", "Key": "k"})
+    # AND stopped, botocore signs as it did before
+    from botocore.compat import HAS_CRT
+    if HAS_CRT:
+        from botocore.crt.auth import CRT_AUTH_TYPE_MAPS
+        assert auth.AUTH_TYPE_MAPS["v4"] is CRT_AUTH_TYPE_MAPS["v4"]
+
+
 def describe_calls(stack: LocalStack) -> list:
     calls: list = []
     stack.client("stepfunctions").meta.events.register(

@@ -116,6 +116,28 @@ def test_a_failed_runs_inference_comes_from_its_last_events(flaky_stack):
     assert newest_inference(exited[::-1]) is None
 
 
+def test_a_failed_runs_label_confidence_and_inferences_read_its_events_once():
+    from scones.local.client import ExecutionResult
+
+    # GIVEN a failed execution whose newest events carry the classifier's answer
+    answer = {"label": "motorcycle", "confidence": 0.61, "inferences": [0.39, 0.61]}
+    exited = {"type": "TaskStateExited",
+              "stateExitedEventDetails": {"name": "StartReview", "output": json.dumps(answer)}}
+    pages = []
+
+    def fetch_recent(n):
+        pages.append(n)
+        return [{"type": "ExecutionFailed", "executionFailedEventDetails": {}}, exited]
+
+    result = ExecutionResult(name="x", execution_arn="arn", input={}, status="FAILED",
+                             error="THRESHOLD_CONFIDENCE_NOT_MET", fetch_recent=fetch_recent)
+    # WHEN all three are read, twice
+    read = [(result.label, result.confidence, result.inferences) for _ in range(2)]
+    # THEN they are the answer, from one page of events
+    assert read == [("motorcycle", 0.61, [0.39, 0.61])] * 2
+    assert len(pages) == 1
+
+
 def test_a_handler_exception_fails_the_execution_with_its_name(flaky_stack):
     # GIVEN a word Shout rejects WHEN the workflow runs
     flaky_stack.run({"word": "warmup"})  # spend Flaky's planned failure
