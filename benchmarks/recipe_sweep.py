@@ -70,10 +70,11 @@ RECIPES["default"] = {}  # TrainConfig defaults = what `scones train` uses
 RECIPES.update({
     # fine-tuning from the backbone pretrained on CIFAR-10 (`scones pretrain`, model/backbones)
     "from-scratch": FROM_SCRATCH,  # `scones train --from-scratch`
-    "pretrained-finetune": PRETRAINED,  # every layer fine-tuned, 60 epochs
+    "pretrained-finetune": PRETRAINED,  # every layer fine-tuned, 120 epochs (the default)
     "pretrained-linear": {**PRETRAINED, "freeze_backbone": True, "lr": 0.1},  # head only
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "backbone_lr": 0.1},  # backbone at lr/10
     "pretrained-finetune-e30": {**PRETRAINED, "epochs": 30},
+    "pretrained-finetune-e60": {**PRETRAINED, "epochs": 60},  # the default before 120
 })
 
 
@@ -90,6 +91,12 @@ def cache_file(cache: str | Path, recipe: str, seed: int, fold: int = 0) -> Path
 
 
 BACKBONE_OVERRIDE = ""  # --backbone: another backbone file for every pretrained recipe
+
+
+def recipe_json(recipe: str) -> str:
+    """The recipe's TrainConfig overrides as kept with each cached member: a recipe whose
+    definition changed (the default's epochs, say) does not reuse members trained before."""
+    return json.dumps(RECIPES[recipe], sort_keys=True)
 
 
 def backbone_digest(name: str) -> str:
@@ -120,13 +127,19 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     if config.backbone and BACKBONE_OVERRIDE:
         config = replace(config, backbone=BACKBONE_OVERRIDE)
     digest = backbone_digest(config.backbone)
+    recipe_config = recipe_json(recipe)
     if path.exists():
-        with np.load(path) as cached:  # files from before the digest was kept pass unchecked
+        with np.load(path) as cached:  # files from before these were kept pass unchecked
             made_from = (str(cached["backbone_sha256"]) if "backbone_sha256" in cached.files
+                         else None)
+            made_with = (str(cached["recipe_config"]) if "recipe_config" in cached.files
                          else None)
         if made_from is not None and made_from != digest:
             raise SystemExit(f"{path} was trained from backbone {made_from[:12] or '(none)'}, not "
                              f"{digest[:12] or '(none)'}: use another --cache")
+        if made_with is not None and made_with != recipe_config:
+            raise SystemExit(f"{path} was trained with {made_with}, not recipe {recipe}'s "
+                             f"{recipe_config}: use another --cache")
         return str(path)
     loaded = load_images(find_samples(data))
     validation, _, train_idx = stratified_split(
@@ -148,7 +161,8 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
         plain = CalibratedEnsemble([member], 1.0, False).logits(x_all[validation])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, logits=logits.numpy(), logits_no_tta=plain.numpy(),
-             targets=loaded.targets[validation], seconds=seconds, backbone_sha256=digest)
+             targets=loaded.targets[validation], seconds=seconds, backbone_sha256=digest,
+             recipe_config=recipe_config)
     return str(path)
 
 

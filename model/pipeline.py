@@ -2,7 +2,7 @@
 
     .venv/bin/scones train --data ../shared/data/cifar100-bicycle-motorcycle --out runs/model
     # SageMaker script mode (reads SM_MODEL_DIR, SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION):
-    python -m model.pipeline --epochs 60 --seed 0
+    python -m model.pipeline --epochs 120 --seed 0
     # retraining (docs/retraining.md): also SM_CHANNEL_LABELS, SM_CHANNEL_EVALUATION,
     # SM_CHANNEL_CHAMPION, SM_CHANNEL_CAPTURES; writes challenge.json into the model dir
     python -m model.pipeline --threshold 0.93

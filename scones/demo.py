@@ -38,7 +38,7 @@ from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 DEFAULT_MODEL = Path("runs/model/model.tar.gz")
 DEFAULT_OUT = Path("runs/demo")
 # epochs per member of the loop's challenger: a real model (the committed backbone fine-tuned,
-# as the champion is, for a quarter of its 60 epochs); the loop took 75 s (training 68 s) on a
+# as the champion is, for an eighth of its 120 epochs); the loop took 75 s (training 68 s) on a
 # 2-core Xeon shared with other work (docs/local-runtime.md)
 DEFAULT_RETRAIN_EPOCHS = 15
 REVIEW_SHARE = 0.5  # of the held-out images: the review half; the rest is the evaluation half
