@@ -2,7 +2,7 @@
 
 Cheap recipe comparison: train single ensemble members (`model.train.train_member`, the code
 `scones train` runs) with TrainConfig overrides, keep each member's held-out validation logits
-(with flip TTA, and of the image alone: `--no-tta` scores those), then score single members and
+(with flip TTA and of the image alone), then score single members and
 ensembles formed from consecutive seeds (0+1, 2+3, ...; `--members`) with a cross-fitted
 temperature (`model.calibrate.cross_fitted_probabilities`).
 Each member is trained once and reused by every ensemble, so six seeds give six single-member
@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from benchmarks.common import FLOAT32_250, NO_TA_200, TA_200  # noqa: E402
-from model.train import FROM_SCRATCH, PRETRAINED  # noqa: E402
+from model.train import FROM_SCRATCH, PRETRAINED, TrainConfig  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar100-bicycle-motorcycle"
 RECIPES = {  # TrainConfig overrides; members always 1 here (ensembles are formed afterwards)
@@ -95,8 +95,11 @@ BACKBONE_OVERRIDE = ""  # --backbone: another backbone file for every pretrained
 
 def recipe_json(recipe: str) -> str:
     """The recipe's TrainConfig overrides as kept with each cached member: a recipe whose
-    definition changed (the default's epochs, say) does not reuse members trained before."""
-    return json.dumps(RECIPES[recipe], sort_keys=True)
+    definition changed (the default's epochs, say) does not reuse members trained before.
+    Flip TTA is left out: it changes how a member is scored, not how it is trained (every
+    member keeps its logits with and without it)."""
+    return json.dumps({k: v for k, v in RECIPES[recipe].items() if k != "tta_flip"},
+                      sort_keys=True)
 
 
 def backbone_digest(name: str) -> str:
@@ -117,7 +120,7 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
 
     from model.data import find_samples, load_images, stratified_folds, stratified_split
     from model.inference import CalibratedEnsemble, to_tensor
-    from model.train import TrainConfig, normalize, train_member
+    from model.train import normalize, train_member
 
     global BACKBONE_OVERRIDE
     BACKBONE_OVERRIDE = backbone
@@ -157,7 +160,7 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
                           y_all[train_idx], len(loaded.labels), config, seed=seed * 1000)
     seconds = time.perf_counter() - start
     with torch.inference_mode():
-        logits = CalibratedEnsemble([member], 1.0, config.tta_flip).logits(x_all[validation])
+        logits = CalibratedEnsemble([member], 1.0, True).logits(x_all[validation])
         plain = CalibratedEnsemble([member], 1.0, False).logits(x_all[validation])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, logits=logits.numpy(), logits_no_tta=plain.numpy(),
@@ -358,16 +361,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print the risk-coverage curve of the ensembles (pooled)")
     parser.add_argument("--infer", action="store_true",
                         help="also time single-image inference of a --members ensemble")
-    parser.add_argument("--no-tta", action="store_true",
-                        help="score the logits of the image alone instead of the flip-TTA ones "
-                        "(and time --infer without TTA)")
+    tta = parser.add_mutually_exclusive_group()
+    tta.add_argument("--tta", dest="tta", action="store_true", default=None,
+                     help="score every recipe with flip TTA (default: as the recipe serves)")
+    tta.add_argument("--no-tta", dest="tta", action="store_false",
+                     help="score every recipe on the image alone (and time --infer so)")
     args = parser.parse_args(argv)
     recipes, seeds = args.recipes.split(","), parse_seeds(args.seeds)
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     threads = max(1, 2 // args.jobs)
-    key = "logits_no_tta" if args.no_tta else "logits"
+    serves_tta = {r: TrainConfig(**RECIPES[r]).tta_flip if args.tta is None else args.tta
+                  for r in recipes}
+    key = {r: "logits" if serves_tta[r] else "logits_no_tta" for r in recipes}
     folds = list(range(max(1, args.folds)))
     jobs = [(r, s, k) for k in folds for s in seeds for r in recipes]
     files: dict[tuple[str, int], list[Path]] = {(r, k): [] for r in recipes for k in folds}
@@ -383,17 +390,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for r in recipes:
         per_fold = [summarize(r if args.folds <= 1 else f"{r} fold {k}", files[r, k],
-                              args.members, args.threshold, key) for k in folds]
+                              args.members, args.threshold, key[r]) for k in folds]
         rows += per_fold
         if len(per_fold) > 1:
             rows.append(mean_over_folds(r, per_fold))
         if args.infer:
-            rows[-1]["infer_ms"] = inference_ms(r, args.members, not args.no_tta)
+            rows[-1]["infer_ms"] = inference_ms(r, args.members, serves_tta[r])
     print(table(rows, args.members))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     for pair in args.mixed:
-        mean = mixed_rows(pair, seeds, folds, args.cache, args.threshold, key)
+        mean = mixed_rows(pair, seeds, folds, args.cache, args.threshold,
+                          "logits" if args.tta is not False else "logits_no_tta")
         print(f"| {pair} ({mean['ensembles']} mixed ensembles) | " + " | ".join(
             f"{k} {mean[k]:.3f}" for k in ("accuracy", "coverage", "covered_accuracy",
                                            "cov_at_98", "ece", "ece_t1")) + " |")
@@ -401,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nrisk-coverage, {args.members}-member ensembles pooled over folds "
               "(threshold: coverage / accuracy among covered)")
         for r in recipes:
-            points = risk_coverage_rows([files[r, k] for k in folds], args.members, key)
+            points = risk_coverage_rows([files[r, k] for k in folds], args.members, key[r])
             print(f"| {r} (n={points[0]['n']}) | " + " | ".join(
                 f"{p['threshold']}: {p['coverage']:.3f} / {p['covered_accuracy']:.3f}"
                 for p in points) + " |")

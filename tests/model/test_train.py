@@ -58,6 +58,8 @@ def test_tiny_training_run_writes_a_valid_artifact(image_folder, tmp_path, capsy
         assert meta["temperature"] > 0 and meta["model_version"]
         assert {"created", "training_seconds", "metrics", "input_size"} <= set(meta)
         assert meta["config"]["precision"] == metrics["precision"]
+        # AND fine-tuned, it serves the image alone (one pass: no flip TTA) unless asked
+        assert meta["tta_flip"] is False and artifact.model.tta_flip is False
         body = (image_folder / "bicycle" / "bicycle_000.png").read_bytes()
         probs = artifact.module.predict_fn(artifact.module.input_fn(body, "image/png"),
                                            artifact.model)
@@ -70,7 +72,10 @@ def test_a_calibration_split_can_replace_the_validation_split(image_folder, tmp_
     out = tmp_path / "run"
     assert main(["train", "--data", str(image_folder), "--out", str(out), "--epochs", "1",
                  "--members", "1", "--validation-fraction", "0",
-                 "--calibration-fraction", "0.25"]) == 0
+                 "--calibration-fraction", "0.25", "--tta"]) == 0
+    # (and asked for flip TTA, it serves the image and its mirror)
+    with LoadedArtifact(out / "model.tar.gz") as artifact:
+        assert artifact.metadata["tta_flip"] is True and artifact.model.tta_flip is True
     # THEN the temperature comes from the calibration images and no metrics are claimed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["temperature_fitted_on"] == "calibration" and metrics["n"] == 0
