@@ -12,8 +12,9 @@ weights with the longer FROM_SCRATCH recipe). It trains with TrivialAugment
 (model/augment.py), random crop (reflect pad), horizontal flip and cutout, CutMix on half the
 batches, label smoothing, SGD + Nesterov with a one-cycle schedule and an EMA of the weights
 (forward pass in bfloat16 where the CPU has it natively); the served model averages member
-logits for the image (and its mirror with ``tta_flip``, the from-scratch recipe's default). ``train`` returns it uncalibrated (temperature 1) with
-the split whose held-out images model/calibrate.py fits the temperature on.
+logits for the image (and its mirror with ``tta_flip``, the from-scratch recipe's default).
+``train`` returns it uncalibrated (temperature 1) with the split whose held-out images
+model/calibrate.py fits the temperature on.
 """
 
 from __future__ import annotations
