@@ -93,6 +93,11 @@ def cache_file(cache: str | Path, recipe: str, seed: int, fold: int = 0) -> Path
 BACKBONE_OVERRIDE = ""  # --backbone: another backbone file for every pretrained recipe
 
 
+def logits_key(tta: bool) -> str:
+    """Which of a cached member's logits to score: with flip TTA or of the image alone."""
+    return "logits" if tta else "logits_no_tta"
+
+
 def recipe_json(recipe: str) -> str:
     """The recipe's TrainConfig overrides as kept with each cached member: a recipe whose
     definition changed (the default's epochs, say) does not reuse members trained before.
@@ -374,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = max(1, 2 // args.jobs)
     serves_tta = {r: TrainConfig(**RECIPES[r]).tta_flip if args.tta is None else args.tta
                   for r in recipes}
-    key = {r: "logits" if serves_tta[r] else "logits_no_tta" for r in recipes}
+    key = {r: logits_key(serves_tta[r]) for r in recipes}
     folds = list(range(max(1, args.folds)))
     jobs = [(r, s, k) for k in folds for s in seeds for r in recipes]
     files: dict[tuple[str, int], list[Path]] = {(r, k): [] for r in recipes for k in folds}
@@ -401,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(rows, indent=2))
     for pair in args.mixed:
         mean = mixed_rows(pair, seeds, folds, args.cache, args.threshold,
-                          "logits" if args.tta is not False else "logits_no_tta")
+                          logits_key(args.tta is not False))
         print(f"| {pair} ({mean['ensembles']} mixed ensembles) | " + " | ".join(
             f"{k} {mean[k]:.3f}" for k in ("accuracy", "coverage", "covered_accuracy",
                                            "cov_at_98", "ece", "ece_t1")) + " |")

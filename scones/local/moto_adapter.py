@@ -508,9 +508,9 @@ def alias_keys_once() -> list:
 def routes_once() -> list:
     """moto's in-process router works out a backend's URL table (every url base times every
     path) for every request it answers, S3's after reloading its ``urls`` module each time (so
-    that ``MOTO_S3_CUSTOM_ENDPOINTS`` set since is seen): about a tenth of the local stack's
-    time a photo. The table depends only on the backend's class and the settings it reads, so
-    it is worked out once per class and settings. Speed only; the same table
+    that ``MOTO_S3_CUSTOM_ENDPOINTS`` set since is seen): about 5% of the interpreter lock's
+    samples in `scones run` (py-spy). The table depends only on the backend's class and the
+    settings it reads, so it is worked out once per class and settings. Speed only; the same table
     (tests/local/test_local_speed.py)."""
     from moto import settings
     from moto.core.base_backend import BaseBackend
