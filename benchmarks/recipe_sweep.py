@@ -72,9 +72,17 @@ RECIPES.update({
     "from-scratch": FROM_SCRATCH,  # `scones train --from-scratch`
     "pretrained-finetune": PRETRAINED,  # every layer fine-tuned, 120 epochs (the default)
     "pretrained-linear": {**PRETRAINED, "freeze_backbone": True, "lr": 0.1},  # head only
-    "pretrained-finetune-bblr-0.1": {**PRETRAINED, "backbone_lr": 0.1},  # backbone at lr/10
-    "pretrained-finetune-e30": {**PRETRAINED, "epochs": 30},
-    "pretrained-finetune-e60": {**PRETRAINED, "epochs": 60},  # the default before 120
+    # peak learning rates: 0.03 was the default before (and is what the rows below vary)
+    "pretrained-finetune-lr-0.03": {**PRETRAINED, "lr": 0.03},
+    "pretrained-finetune-lr-0.06": {**PRETRAINED, "lr": 0.06},
+    "pretrained-finetune-lr-0.1": {**PRETRAINED, "lr": 0.1},
+    "pretrained-finetune-lr-0.2": {**PRETRAINED, "lr": 0.2},
+    "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
+    # at a tenth of that
+    "pretrained-finetune-e30": {**PRETRAINED, "lr": 0.03, "epochs": 30},
+    "pretrained-finetune-e60": {**PRETRAINED, "lr": 0.03, "epochs": 60},  # the default before 120
+    "pretrained-finetune-ema-998": {**PRETRAINED, "lr": 0.03, "ema": 0.998},  # averages about
+    # 500 steps, not 100
 })
 
 
@@ -294,6 +302,26 @@ def mean_over_folds(recipe: str, per_fold: list[dict]) -> dict:
             "ensemble": mean("ensemble"), "ensemble_rows": []}
 
 
+PAIRED_KEYS = ("accuracy", "coverage", "covered_accuracy", "ece")
+
+
+def paired_differences(base: list[dict], other: list[dict]) -> dict:
+    """Ensemble by ensemble (same fold, same member seeds), ``other`` minus ``base``: mean,
+    standard error and how many are higher / equal / lower, per metric. The rows are the
+    per-fold rows of ``summarize`` (their ``ensemble_rows`` in seed order)."""
+    pairs = [(b, o) for fb, fo in zip(base, other, strict=True)
+             for b, o in zip(fb["ensemble_rows"], fo["ensemble_rows"], strict=True)]
+    out = {"ensembles": len(pairs)}
+    for key in PAIRED_KEYS:
+        diff = np.array([o[key] - b[key] for b, o in pairs], dtype=float)
+        diff = diff[~np.isnan(diff)]
+        stderr = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        out[key] = {"mean": float(diff.mean()), "stderr": stderr,
+                    "higher": int((diff > 1e-9).sum()), "equal": int((abs(diff) <= 1e-9).sum()),
+                    "lower": int((diff < -1e-9).sum())}
+    return out
+
+
 def hard_images_sheet(files: list[Path], data: Path, out: Path, count: int = 24) -> dict:
     """Contact sheet of the validation images the trained members most often get wrong
     (label and share of members wrong under each); returns counts for the note."""
@@ -364,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
                         "one of B (same seed, each fold); trains nothing for them")
     parser.add_argument("--curve", action="store_true",
                         help="also print the risk-coverage curve of the ensembles (pooled)")
+    parser.add_argument("--paired", default="", metavar="RECIPE",
+                        help="also print, for every other recipe, its ensembles' differences "
+                        "from RECIPE's on the same folds and seeds (mean ± standard error, "
+                        "higher/equal/lower)")
     parser.add_argument("--infer", action="store_true",
                         help="also time single-image inference of a --members ensemble")
     tta = parser.add_mutually_exclusive_group()
@@ -376,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
+    if args.paired and args.paired not in recipes:
+        parser.error(f"--paired {args.paired}: name it in --recipes too")
     threads = max(1, 2 // args.jobs)
     serves_tta = {r: TrainConfig(**RECIPES[r]).tta_flip if args.tta is None else args.tta
                   for r in recipes}
@@ -392,9 +426,9 @@ def main(argv: list[str] | None = None) -> int:
             files[recipe, fold].append(Path(future.result()))
             print(f"[{done}/{len(jobs)}] {recipe} seed {seed}"
                   + (f" fold {fold}" if args.folds > 1 else ""), file=sys.stderr, flush=True)
-    rows = []
+    rows, fold_rows = [], {}
     for r in recipes:
-        per_fold = [summarize(r if args.folds <= 1 else f"{r} fold {k}", files[r, k],
+        per_fold = fold_rows[r] = [summarize(r if args.folds <= 1 else f"{r} fold {k}", files[r, k],
                               args.members, args.threshold, key[r]) for k in folds]
         rows += per_fold
         if len(per_fold) > 1:
@@ -410,6 +444,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {pair} ({mean['ensembles']} mixed ensembles) | " + " | ".join(
             f"{k} {mean[k]:.3f}" for k in ("accuracy", "coverage", "covered_accuracy",
                                            "cov_at_98", "ece", "ece_t1")) + " |")
+    if args.paired:
+        print(f"\npaired with {args.paired}, ensemble by ensemble (same folds and seeds): "
+              "mean difference ± standard error (higher/equal/lower)")
+        for r in recipes:
+            if r == args.paired:
+                continue
+            d = paired_differences(fold_rows[args.paired], fold_rows[r])
+            if args.json:
+                rows.append({"recipe": r, "paired_with": args.paired, **d})
+            print(f"| {r} ({d['ensembles']} ensembles) | " + " | ".join(
+                f"{k} {d[k]['mean']:+.4f} ± {d[k]['stderr']:.4f} "
+                f"({d[k]['higher']}/{d[k]['equal']}/{d[k]['lower']})" for k in PAIRED_KEYS) + " |")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
     if args.curve:
         print(f"\nrisk-coverage, {args.members}-member ensembles pooled over folds "
               "(threshold: coverage / accuracy among covered)")
