@@ -77,6 +77,9 @@ RECIPES.update({
     "pretrained-finetune-lr-0.06": {**PRETRAINED, "lr": 0.06},
     "pretrained-finetune-lr-0.1": {**PRETRAINED, "lr": 0.1},
     "pretrained-finetune-lr-0.2": {**PRETRAINED, "lr": 0.2},
+    # the other settings at the learning rate 0.1 (each was chosen at 0.03 or from scratch)
+    "pretrained-finetune-wd-1e-3": {**PRETRAINED, "weight_decay": 1e-3},
+    "pretrained-finetune-smoothing-0.1": {**PRETRAINED, "label_smoothing": 0.1},
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
     # at a tenth of that
     "pretrained-finetune-e30": {**PRETRAINED, "lr": 0.03, "epochs": 30},
