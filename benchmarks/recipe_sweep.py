@@ -80,6 +80,8 @@ RECIPES.update({
     # the other settings at the learning rate 0.1 (each was chosen at 0.03 or from scratch)
     "pretrained-finetune-wd-1e-3": {**PRETRAINED, "weight_decay": 1e-3},
     "pretrained-finetune-smoothing-0.1": {**PRETRAINED, "label_smoothing": 0.1},
+    "pretrained-finetune-wd-2.5e-4": {**PRETRAINED, "weight_decay": 2.5e-4},
+    "pretrained-finetune-e90": {**PRETRAINED, "epochs": 90},  # three quarters of the time
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
     # at a tenth of that
     "pretrained-finetune-e30": {**PRETRAINED, "lr": 0.03, "epochs": 30},
@@ -256,15 +258,20 @@ def risk_coverage_rows(files_by_fold: list[list[Path]], members: int,
 
 def mixed_rows(pair: str, seeds: list[int], folds: list[int], cache: Path,
                threshold: float, key: str = "logits") -> dict:
-    """Ensembles of one member of each recipe in ``pair`` ("A+B"), same seed, from the cache
-    (nothing trained): mean over seeds and folds."""
-    first, second = pair.split("+")
+    """Ensembles of one member of each recipe in ``pair`` ("A+B"; "B@DIR" reads B from the cache
+    DIR, e.g. one made from another backbone), same seed, from the cache (nothing trained): mean
+    over seeds and folds, and the standard error of the accuracy and coverage."""
+    parts = [(part.partition("@")[0], Path(part.partition("@")[2] or cache))
+             for part in pair.split("+")]
     rows = []
     for fold in folds:
         for seed in seeds:
-            a, b = (np.load(cache_file(cache, r, seed, fold)) for r in (first, second))
+            a, b = (np.load(cache_file(where, r, seed, fold)) for r, where in parts)
             rows.append(score((a[key] + b[key]) / 2, a["targets"], threshold))
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"ensembles": len(rows)}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {"ensembles": len(rows)}
+    for k in ("accuracy", "coverage"):
+        out[f"{k}_stderr"] = float(np.std([r[k] for r in rows], ddof=1) / np.sqrt(len(rows)))
+    return out
 
 
 def summarize(recipe: str, files: list[Path], members: int, threshold: float,
@@ -323,6 +330,13 @@ def paired_differences(base: list[dict], other: list[dict]) -> dict:
                     "higher": int((diff > 1e-9).sum()), "equal": int((abs(diff) <= 1e-9).sum()),
                     "lower": int((diff < -1e-9).sum())}
     return out
+
+
+def paired_row(recipe: str, d: dict) -> str:
+    """One table row of ``paired_differences``."""
+    return f"| {recipe} ({d['ensembles']} ensembles) | " + " | ".join(
+        f"{k} {d[k]['mean']:+.4f} ± {d[k]['stderr']:.4f} "
+        f"({d[k]['higher']}/{d[k]['equal']}/{d[k]['lower']})" for k in PAIRED_KEYS) + " |"
 
 
 def hard_images_sheet(files: list[Path], data: Path, out: Path, count: int = 24) -> dict:
@@ -392,13 +406,19 @@ def main(argv: list[str] | None = None) -> int:
                         "is refused)")
     parser.add_argument("--mixed", action="append", default=[], metavar="A+B",
                         help="also score 2-member ensembles of one cached member of recipe A and "
-                        "one of B (same seed, each fold); trains nothing for them")
+                        "one of B (same seed, each fold; B@DIR: B from the cache DIR); trains "
+                        "nothing for them")
     parser.add_argument("--curve", action="store_true",
                         help="also print the risk-coverage curve of the ensembles (pooled)")
     parser.add_argument("--paired", default="", metavar="RECIPE",
                         help="also print, for every other recipe, its ensembles' differences "
                         "from RECIPE's on the same folds and seeds (mean ± standard error, "
                         "higher/equal/lower)")
+    parser.add_argument("--paired-json", type=Path, default=None, metavar="FILE",
+                        help="also pair every recipe with the same recipe's ensembles in FILE, "
+                        "the --json of an earlier sweep over the same folds and seeds (made "
+                        "with another --backbone and --cache: what one backbone buys over "
+                        "another)")
     parser.add_argument("--infer", action="store_true",
                         help="also time single-image inference of a --members ensemble")
     tta = parser.add_mutually_exclusive_group()
@@ -444,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
                           logits_key(args.tta is not False))
         print(f"| {pair} ({mean['ensembles']} mixed ensembles) | " + " | ".join(
             f"{k} {mean[k]:.3f}" for k in ("accuracy", "coverage", "covered_accuracy",
-                                           "cov_at_98", "ece", "ece_t1")) + " |")
+                                           "cov_at_98", "ece", "ece_t1"))
+              + f" | standard error: accuracy {mean['accuracy_stderr']:.4f}, coverage "
+              f"{mean['coverage_stderr']:.4f} |")
     if args.paired:
         print(f"\npaired with {args.paired}, ensemble by ensemble (same folds and seeds): "
               "mean difference ± standard error (higher/equal/lower)")
@@ -453,9 +475,20 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             d = paired_differences(fold_rows[args.paired], fold_rows[r])
             rows.append({"recipe": r, "paired_with": args.paired, **d})  # for --json
-            print(f"| {r} ({d['ensembles']} ensembles) | " + " | ".join(
-                f"{k} {d[k]['mean']:+.4f} ± {d[k]['stderr']:.4f} "
-                f"({d[k]['higher']}/{d[k]['equal']}/{d[k]['lower']})" for k in PAIRED_KEYS) + " |")
+            print(paired_row(r, d))
+    if args.paired_json:
+        earlier = {row["recipe"]: row for row in json.loads(args.paired_json.read_text())
+                   if "ensemble_rows" in row}
+        print(f"\npaired with the same recipe in {args.paired_json}, ensemble by ensemble "
+              "(same folds and seeds): mean difference ± standard error (higher/equal/lower)")
+        for r in recipes:
+            names = [row["recipe"] for row in fold_rows[r]]
+            missing = [n for n in names if n not in earlier]
+            if missing:
+                parser.error(f"--paired-json {args.paired_json}: no rows {missing}")
+            d = paired_differences([earlier[n] for n in names], fold_rows[r])
+            rows.append({"recipe": r, "paired_with": f"{r} in {args.paired_json}", **d})
+            print(paired_row(r, d))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.curve:

@@ -78,7 +78,7 @@ class TrainConfig:
     # "auto" = bfloat16 on such CPUs, else "float32" (emulated bfloat16 is slow)
     calibration_fraction: float = 0.0  # share that only fits the temperature; 0 = fit it on
     # the validation split instead (its metrics then cross-fitted: docs/model.md) and train on
-    # those 100 more images (0.1 before 2026-11-27)
+    # those 100 more images (a separate 10% split measured worse: docs/model.md)
     validation_fraction: float = 0.2  # share held out for evaluation (0 = train on the rest)
     split_seed: int = 0  # fixed: every run holds out the same images
     seed: int = 0  # training randomness (init, batches, augmentation)
@@ -129,7 +129,7 @@ def load_pretrained(net: torch.nn.Module, name: str | os.PathLike) -> None:
 # recipe does not depend on which one is the default: every layer fine-tuned from the backbone
 PRETRAINED = {"backbone": BACKBONE, "widths": [32, 64, 128], "epochs": 120, "lr": 0.1,
               "weight_decay": 5e-4, "warmup": 0.1, "tta_flip": False}
-# ... and random initialization (`scones train --from-scratch`; the default until 2026-12)
+# ... and random initialization (`scones train --from-scratch`; the default before the backbone)
 FROM_SCRATCH = {"backbone": "", "widths": [24, 48, 96], "epochs": 350, "lr": 0.1,
                 "weight_decay": 2e-3, "warmup": 0.2, "tta_flip": True}
 
