@@ -82,6 +82,7 @@ RECIPES.update({
     "pretrained-finetune-smoothing-0.1": {**PRETRAINED, "label_smoothing": 0.1},
     "pretrained-finetune-wd-2.5e-4": {**PRETRAINED, "weight_decay": 2.5e-4},
     "pretrained-finetune-e90": {**PRETRAINED, "epochs": 90},  # three quarters of the time
+    "pretrained-finetune-cutmix-0": {**PRETRAINED, "cutmix": 0.0},
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
     # at a tenth of that
     "pretrained-finetune-e30": {**PRETRAINED, "lr": 0.03, "epochs": 30},

@@ -45,7 +45,8 @@ class TrainConfig:
 
     epochs: int = 120  # passes over the train split per member, fine-tuning the pretrained
     # backbone (5-fold CV over seeds 0-3, docs/model.md: 120 vs 60 epochs, accuracy 0.956 vs
-    # 0.951, coverage at 0.93 0.836 vs 0.817; 60 vs 30 gained more; from scratch: 350)
+    # 0.951, coverage at 0.93 0.836 vs 0.817; 60 vs 30 gained more; at lr 0.1, 90 vs 120: -0.006
+    # accuracy, -0.023 coverage; from scratch: 350)
     members: int = 2  # ensemble size (inference cost grows linearly)
     arch: str = "resnet8"  # network in inference.ARCHITECTURES
     widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels per stage:
