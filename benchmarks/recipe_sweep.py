@@ -83,6 +83,7 @@ RECIPES.update({
     "pretrained-finetune-wd-2.5e-4": {**PRETRAINED, "weight_decay": 2.5e-4},
     "pretrained-finetune-e90": {**PRETRAINED, "epochs": 90},  # three quarters of the time
     "pretrained-finetune-cutmix-0": {**PRETRAINED, "cutmix": 0.0},
+    "pretrained-finetune-warmup-0.2": {**PRETRAINED, "warmup": 0.2},  # as from scratch
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
     # at a tenth of that
     "pretrained-finetune-e30": {**PRETRAINED, "lr": 0.03, "epochs": 30},
