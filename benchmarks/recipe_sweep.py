@@ -82,6 +82,8 @@ RECIPES.update({
     "pretrained-finetune-smoothing-0.1": {**PRETRAINED, "label_smoothing": 0.1},
     "pretrained-finetune-wd-2.5e-4": {**PRETRAINED, "weight_decay": 2.5e-4},
     "pretrained-finetune-e90": {**PRETRAINED, "epochs": 90},  # three quarters of the time
+    # one member trained longer in the time two take (`--members 1` scores it alone)
+    "pretrained-finetune-e200": {**PRETRAINED, "epochs": 200},
     "pretrained-finetune-cutmix-0": {**PRETRAINED, "cutmix": 0.0},
     "pretrained-finetune-warmup-0.2": {**PRETRAINED, "warmup": 0.2},  # as from scratch
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
@@ -148,7 +150,10 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     path = cache_file(cache, recipe, seed, fold)
     config = TrainConfig(seed=seed, members=1, **RECIPES[recipe])
     if config.backbone and BACKBONE_OVERRIDE:
-        config = replace(config, backbone=BACKBONE_OVERRIDE)
+        from model.train import backbone_path, backbone_widths
+
+        config = replace(config, backbone=BACKBONE_OVERRIDE,
+                         widths=backbone_widths(backbone_path(BACKBONE_OVERRIDE)))
     digest = backbone_digest(config.backbone)
     recipe_config = recipe_json(recipe)
     if path.exists():
@@ -298,7 +303,7 @@ def summarize(recipe: str, files: list[Path], members: int, threshold: float,
     return {"recipe": recipe, "members_trained": len(runs),
             "seconds_per_member": float(np.mean([float(r["seconds"]) for r in runs])),
             "single": mean(singles), "ensembles": len(ensembles), "ensemble": mean(ensembles),
-            "ensemble_rows": ensembles}
+            "ensemble_rows": ensembles, "single_rows": singles}
 
 
 def mean_over_folds(recipe: str, per_fold: list[dict]) -> dict:
@@ -317,12 +322,18 @@ def mean_over_folds(recipe: str, per_fold: list[dict]) -> dict:
 PAIRED_KEYS = ("accuracy", "coverage", "covered_accuracy", "ece")
 
 
-def paired_differences(base: list[dict], other: list[dict]) -> dict:
+def paired_differences(base: list[dict], other: list[dict], singles: int = 0) -> dict:
     """Ensemble by ensemble (same fold, same member seeds), ``other`` minus ``base``: mean,
     standard error and how many are higher / equal / lower, per metric. The rows are the
-    per-fold rows of ``summarize`` (their ``ensemble_rows`` in seed order)."""
-    pairs = [(b, o) for fb, fo in zip(base, other, strict=True)
-             for b, o in zip(fb["ensemble_rows"], fo["ensemble_rows"], strict=True)]
+    per-fold rows of ``summarize`` (their ``ensemble_rows`` in seed order). With ``singles``
+    (the ensemble size of ``base``) each of ``other``'s single members is paired with the
+    ``base`` ensemble of its fold that holds its seed: one member against two, say."""
+    if singles:
+        pairs = [(fb["ensemble_rows"][i // singles], o) for fb, fo in zip(base, other, strict=True)
+                 for i, o in enumerate(fo["single_rows"][: len(fb["ensemble_rows"]) * singles])]
+    else:
+        pairs = [(b, o) for fb, fo in zip(base, other, strict=True)
+                 for b, o in zip(fb["ensemble_rows"], fo["ensemble_rows"], strict=True)]
     out = {"ensembles": len(pairs)}
     for key in PAIRED_KEYS:
         diff = np.array([o[key] - b[key] for b, o in pairs], dtype=float)
@@ -334,9 +345,9 @@ def paired_differences(base: list[dict], other: list[dict]) -> dict:
     return out
 
 
-def paired_row(recipe: str, d: dict) -> str:
+def paired_row(recipe: str, d: dict, what: str = "ensembles") -> str:
     """One table row of ``paired_differences``."""
-    return f"| {recipe} ({d['ensembles']} ensembles) | " + " | ".join(
+    return f"| {recipe} ({d['ensembles']} {what}) | " + " | ".join(
         f"{k} {d[k]['mean']:+.4f} ± {d[k]['stderr']:.4f} "
         f"({d[k]['higher']}/{d[k]['equal']}/{d[k]['lower']})" for k in PAIRED_KEYS) + " |"
 
@@ -416,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print, for every other recipe, its ensembles' differences "
                         "from RECIPE's on the same folds and seeds (mean ± standard error, "
                         "higher/equal/lower)")
+    parser.add_argument("--paired-single", action="store_true",
+                        help="with --paired: pair the other recipes' single members (not their "
+                        "ensembles) with RECIPE's ensembles, each with the one that holds its "
+                        "seed (one member trained longer against two, say)")
     parser.add_argument("--paired-json", type=Path, default=None, metavar="FILE",
                         help="also pair every recipe with the same recipe's ensembles in FILE, "
                         "the --json of an earlier sweep over the same folds and seeds (made "
@@ -435,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     if args.paired and args.paired not in recipes:
         parser.error(f"--paired {args.paired}: name it in --recipes too")
+    if args.paired_single and not args.paired:
+        parser.error("--paired-single: give --paired RECIPE too")
     threads = max(1, 2 // args.jobs)
     serves_tta = {r: TrainConfig(**RECIPES[r]).tta_flip if args.tta is None else args.tta
                   for r in recipes}
@@ -470,14 +487,16 @@ def main(argv: list[str] | None = None) -> int:
               + f" | standard error: accuracy {mean['accuracy_stderr']:.4f}, coverage "
               f"{mean['coverage_stderr']:.4f} |")
     if args.paired:
-        print(f"\npaired with {args.paired}, ensemble by ensemble (same folds and seeds): "
-              "mean difference ± standard error (higher/equal/lower)")
+        what = "single members" if args.paired_single else "ensembles"
+        print(f"\npaired with {args.paired}'s ensembles, {what} by ensemble (same folds and "
+              "seeds): mean difference ± standard error (higher/equal/lower)")
         for r in recipes:
             if r == args.paired:
                 continue
-            d = paired_differences(fold_rows[args.paired], fold_rows[r])
-            rows.append({"recipe": r, "paired_with": args.paired, **d})  # for --json
-            print(paired_row(r, d))
+            d = paired_differences(fold_rows[args.paired], fold_rows[r],
+                                   args.members if args.paired_single else 0)
+            rows.append({"recipe": r, "paired_with": args.paired, "paired": what, **d})
+            print(paired_row(r, d, what))
     if args.paired_json:
         earlier = {row["recipe"]: row for row in json.loads(args.paired_json.read_text())
                    if "ensemble_rows" in row}

@@ -17,6 +17,7 @@ from scones_domain.arguments import (
     positive_int,
     positive_number,
     probability,
+    stage_widths,
     write_output,
 )
 from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
@@ -44,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="of the training forward pass (default auto)")
     pretrain.add_argument("--threads", type=positive_int, default=None,
                           help="torch CPU threads (default 2; 1 is steadier beside other jobs)")
+    pretrain.add_argument("--widths", type=stage_widths, default=None, metavar="W1,W2,W3",
+                          help="channels of the network's three stages (default 32,64,128; "
+                          "`scones train --backbone` takes them from the file)")
     pretrain.set_defaults(func=run_pretrain)
 
     train = subparsers.add_parser(
@@ -160,7 +164,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "limit": args.limit,
                                    "batch_size": args.batch_size,
                                    "precision": args.precision,
-                                   "threads": args.threads}.items() if v is not None}
+                                   "threads": args.threads,
+                                   "widths": args.widths}.items() if v is not None}
     config = PretrainConfig(seed=args.seed, **overrides)
     command = "scones " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pretrain"] else None
     record = pretrain(args.data, args.out, config, command=command)
@@ -173,7 +178,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from model.pipeline import train_and_package
-    from model.train import FROM_SCRATCH, TrainConfig, backbone_path
+    from model.train import FROM_SCRATCH, TrainConfig, backbone_path, backbone_widths
 
     if args.backbone and not backbone_path(args.backbone).exists():
         print(f"scones train: error: argument --backbone: {args.backbone}: no such backbone "
@@ -185,6 +190,8 @@ def run_train(args: argparse.Namespace) -> int:
                                    "precision": args.precision,
                                    "backbone": args.backbone, "tta_flip": args.tta}.items()
                  if v is not None}
+    if args.backbone:  # the network takes the backbone's widths (`scones pretrain --widths`)
+        overrides["widths"] = backbone_widths(backbone_path(args.backbone))
     recipe = dict(FROM_SCRATCH) if args.from_scratch else {}
     config = TrainConfig(seed=args.seed, **{**recipe, **overrides})
     summary = train_and_package(args.data, args.out, config, threshold=args.threshold)

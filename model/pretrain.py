@@ -217,14 +217,6 @@ def backbone_arrays(net: torch.nn.Module) -> dict[str, np.ndarray]:
             for k, v in net.state_dict().items() if k.startswith("features.")}
 
 
-def backbone_widths(path: str | os.PathLike) -> list[int]:
-    """Channels per stage of a ResNet-8 backbone file (stem, block 2, block 3 output)."""
-    with np.load(path, allow_pickle=False) as arrays:
-        return [int(arrays["features.0.weight"].shape[0]),
-                int(arrays["features.4.conv1.weight"].shape[0]),
-                int(arrays["features.5.conv1.weight"].shape[0])]
-
-
 def backbone_from_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> str:
     """Write the backbone of a (possibly unfinished) run's checkpoint.pt; returns its SHA256
     (to try fine-tuning on an intermediate backbone)."""

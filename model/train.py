@@ -110,6 +110,14 @@ def load_backbone(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         return {name: torch.from_numpy(arrays[name].copy()) for name in arrays.files}
 
 
+def backbone_widths(path: str | os.PathLike) -> list[int]:
+    """Channels per stage of a ResNet-8 backbone file (stem, block 2, block 3 output)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return [int(arrays["features.0.weight"].shape[0]),
+                int(arrays["features.4.conv1.weight"].shape[0]),
+                int(arrays["features.5.conv1.weight"].shape[0])]
+
+
 def load_pretrained(net: torch.nn.Module, name: str | os.PathLike) -> None:
     """Copy a backbone file's ``features.*`` weights into ``net`` (the head stays random)."""
     path = backbone_path(name)

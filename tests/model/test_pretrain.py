@@ -17,13 +17,12 @@ from PIL import Image
 
 from model.pretrain import (
     PretrainConfig,
-    backbone_widths,
     load_corpus,
     pretrain,
     sha256_file,
     write_npz,
 )
-from model.train import load_backbone
+from model.train import backbone_widths, load_backbone
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = PretrainConfig(epochs=2, widths=[8, 8, 16], batch_size=8, holdout_fraction=0.2,
@@ -113,6 +112,32 @@ def test_scones_pretrain_cli_writes_backbone_and_provenance(corpus, tmp_path, ca
     record = json.loads((out / "backbone.json").read_text())
     assert record["sha256"] == sha256_file(out / "backbone.npz")
     assert backbone_widths(out / "backbone.npz") == PretrainConfig().widths
+
+
+@pytest.mark.slow
+def test_a_backbone_of_other_widths_is_pretrained_and_fine_tuned_at_them(corpus, image_folder,
+                                                                          tmp_path):
+    from model.package import LoadedArtifact
+    from scones.cli import main
+
+    # GIVEN a backbone pretrained at other widths than the default
+    pre = tmp_path / "narrow"
+    assert main(["pretrain", "--data", str(corpus), "--out", str(pre), "--epochs", "1",
+                 "--batch-size", "8", "--precision", "float32", "--widths", "8,8,16"]) == 0
+    assert backbone_widths(pre / "backbone.npz") == [8, 8, 16]
+    assert json.loads((pre / "backbone.json").read_text())["widths"] == [8, 8, 16]
+    # WHEN `scones train` fine-tunes from it
+    assert main(["train", "--data", str(image_folder), "--out", str(tmp_path / "model"),
+                 "--epochs", "1", "--members", "1", "--backbone",
+                 str(pre / "backbone.npz")]) == 0
+    # THEN the served network has the backbone's widths and started from its weights
+    with LoadedArtifact(tmp_path / "model" / "model.tar.gz") as artifact:
+        assert artifact.metadata["network"]["widths"] == [8, 8, 16]
+        assert artifact.metadata["config"]["backbone"] == str(pre / "backbone.npz")
+    # AND widths that are not three channel counts are refused while parsing
+    with pytest.raises(SystemExit) as refused:
+        main(["pretrain", "--data", str(corpus), "--out", str(pre), "--widths", "8,16"])
+    assert refused.value.code == 2
 
 
 def test_npz_writer_is_byte_stable_and_loadable(tmp_path):

@@ -71,6 +71,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def stage_widths(text: str) -> list[int]:
+    """A ResNet-8's channels per stage: three whole numbers of at least 1, e.g. ``48,96,192``."""
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"three comma-separated channel counts, e.g. 32,64,128; "
+                                         f"got {text!r}")
+    return [positive_int(part.strip()) for part in parts]
+
+
 def port(text: str) -> int:
     """A TCP port: 1-65535, or 0 for any free one."""
     try:
