@@ -300,7 +300,7 @@ def summarize(recipe: str, files: list[Path], members: int, threshold: float,
     def mean(rows: list[dict]) -> dict:
         return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]} if rows else {}
 
-    return {"recipe": recipe, "members_trained": len(runs),
+    return {"recipe": recipe, "members": members, "members_trained": len(runs),
             "seconds_per_member": float(np.mean([float(r["seconds"]) for r in runs])),
             "single": mean(singles), "ensembles": len(ensembles), "ensemble": mean(ensembles),
             "ensemble_rows": ensembles, "single_rows": singles}
@@ -428,9 +428,9 @@ def main(argv: list[str] | None = None) -> int:
                         "from RECIPE's on the same folds and seeds (mean ± standard error, "
                         "higher/equal/lower)")
     parser.add_argument("--paired-single", action="store_true",
-                        help="with --paired: pair the other recipes' single members (not their "
-                        "ensembles) with RECIPE's ensembles, each with the one that holds its "
-                        "seed (one member trained longer against two, say)")
+                        help="with --paired or --paired-json: pair single members (not "
+                        "ensembles) with the other side's ensembles, each with the one that "
+                        "holds its seed (one member trained longer, or wider, against two)")
     parser.add_argument("--paired-json", type=Path, default=None, metavar="FILE",
                         help="also pair every recipe with the same recipe's ensembles in FILE, "
                         "the --json of an earlier sweep over the same folds and seeds (made "
@@ -450,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     if args.paired and args.paired not in recipes:
         parser.error(f"--paired {args.paired}: name it in --recipes too")
-    if args.paired_single and not args.paired:
-        parser.error("--paired-single: give --paired RECIPE too")
+    if args.paired_single and not (args.paired or args.paired_json):
+        parser.error("--paired-single: give --paired RECIPE or --paired-json FILE too")
     threads = max(1, 2 // args.jobs)
     serves_tta = {r: TrainConfig(**RECIPES[r]).tta_flip if args.tta is None else args.tta
                   for r in recipes}
@@ -486,8 +486,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "cov_at_98", "ece", "ece_t1"))
               + f" | standard error: accuracy {mean['accuracy_stderr']:.4f}, coverage "
               f"{mean['coverage_stderr']:.4f} |")
+    what = "single members" if args.paired_single else "ensembles"
     if args.paired:
-        what = "single members" if args.paired_single else "ensembles"
         print(f"\npaired with {args.paired}'s ensembles, {what} by ensemble (same folds and "
               "seeds): mean difference ± standard error (higher/equal/lower)")
         for r in recipes:
@@ -500,16 +500,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.paired_json:
         earlier = {row["recipe"]: row for row in json.loads(args.paired_json.read_text())
                    if "ensemble_rows" in row}
-        print(f"\npaired with the same recipe in {args.paired_json}, ensemble by ensemble "
-              "(same folds and seeds): mean difference ± standard error (higher/equal/lower)")
+        print(f"\npaired with the same recipe's ensembles in {args.paired_json}, {what} by "
+              "ensemble (same folds and seeds): mean difference ± standard error "
+              "(higher/equal/lower)")
         for r in recipes:
             names = [row["recipe"] for row in fold_rows[r]]
             missing = [n for n in names if n not in earlier]
             if missing:
                 parser.error(f"--paired-json {args.paired_json}: no rows {missing}")
-            d = paired_differences([earlier[n] for n in names], fold_rows[r])
-            rows.append({"recipe": r, "paired_with": f"{r} in {args.paired_json}", **d})
-            print(paired_row(r, d))
+            base = [earlier[n] for n in names]
+            if args.paired_single and "members" not in base[0]:
+                parser.error(f"--paired-single: {args.paired_json} does not say its ensemble "
+                             "size (written by an older sweep): score it again with --json")
+            d = paired_differences(base, fold_rows[r],
+                                   base[0]["members"] if args.paired_single else 0)
+            rows.append({"recipe": r, "paired_with": f"{r} in {args.paired_json}",
+                         "paired": what, **d})
+            print(paired_row(r, d, what))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.curve:
