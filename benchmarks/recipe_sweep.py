@@ -85,6 +85,10 @@ RECIPES.update({
     # one member trained longer in the time two take (`--members 1` scores it alone)
     "pretrained-finetune-e200": {**PRETRAINED, "epochs": 200},
     "pretrained-finetune-cutmix-0": {**PRETRAINED, "cutmix": 0.0},
+    # weight decay towards the pretrained weights (L2-SP), at the default's strength and 4x it
+    "pretrained-finetune-l2sp": {**PRETRAINED, "decay_to_backbone": True},
+    "pretrained-finetune-l2sp-2e-3": {**PRETRAINED, "decay_to_backbone": True,
+                                      "weight_decay": 2e-3},
     "pretrained-finetune-warmup-0.2": {**PRETRAINED, "warmup": 0.2},  # as from scratch
     "pretrained-finetune-bblr-0.1": {**PRETRAINED, "lr": 0.03, "backbone_lr": 0.1},  # backbone
     # at a tenth of that

@@ -91,6 +91,8 @@ class TrainConfig:
     # root); "" = random initialization (from scratch: FROM_SCRATCH below)
     freeze_backbone: bool = False  # train only the linear head on the backbone's features
     backbone_lr: float = 1.0  # the backbone's learning rate as a share of `lr`
+    decay_to_backbone: bool = False  # weight decay pulls the backbone's weights towards the
+    # pretrained ones (L2-SP) instead of towards zero
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -196,6 +198,10 @@ def train_member(
              groups.items(), key=lambda item: (item[0][0], not item[0][1]))],
         lr=config.lr, momentum=config.momentum, nesterov=True,
     )
+    # L2-SP: SGD adds weight_decay * w to a decayed weight's gradient; subtracting
+    # weight_decay * w0 makes that weight_decay * (w - w0), a pull towards the pretrained w0
+    anchors = [(p, p.detach().clone()) for p in net.features.parameters()
+               if p.ndim > 1 and p.requires_grad] if config.decay_to_backbone and backbone else []
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = steps_per_epoch * config.epochs
     warm = max(1, int(config.warmup * total))
@@ -232,6 +238,8 @@ def train_member(
                 group["lr"] = lr_at(step) * group["scale"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for param, start in anchors:
+                param.grad.sub_(start, alpha=config.weight_decay)
             optimizer.step()
             step += 1
             if ema is not None:

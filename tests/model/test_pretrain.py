@@ -173,6 +173,13 @@ def test_fine_tuning_starts_from_the_backbone(corpus, tmp_path, image_folder):
     tuned = train_member(x, y, 2, base, seed=0).state_dict()
     # THEN the backbone moved from where it started
     assert not torch.equal(tuned["features.0.weight"], start["features.0.weight"])
+    # WHEN a strong weight decay pulls towards zero, or towards the pretrained weights (L2-SP)
+    def drift(config: TrainConfig) -> float:
+        state = train_member(x, y, 2, replace(config, weight_decay=0.5), seed=0).state_dict()
+        return sum(float((state[k] - start[k]).norm()) for k in start if start[k].ndim > 1)
+
+    # THEN the pull towards the pretrained weights keeps the backbone nearer to them
+    assert drift(replace(base, decay_to_backbone=True)) < 0.5 * drift(base)
     # AND a backbone of other widths is refused with a clear error
     with pytest.raises(ValueError, match="does not fit"):
         train_member(x, y, 2, replace(base, widths=[8, 16, 16]), seed=0)
