@@ -85,6 +85,9 @@ RECIPES.update({
     # one member trained longer in the time two take (`--members 1` scores it alone)
     "pretrained-finetune-e200": {**PRETRAINED, "epochs": 200},
     "pretrained-finetune-cutmix-0": {**PRETRAINED, "cutmix": 0.0},
+    # augmentation and smoothing chosen from scratch, tried again on the pretrained backbone
+    "pretrained-finetune-no-trivialaug": {**PRETRAINED, "trivial_augment": False},
+    "pretrained-finetune-smoothing-0": {**PRETRAINED, "label_smoothing": 0.0},
     # weight decay towards the pretrained weights (L2-SP), at the default's strength and 4x it
     "pretrained-finetune-l2sp": {**PRETRAINED, "decay_to_backbone": True},
     "pretrained-finetune-l2sp-2e-3": {**PRETRAINED, "decay_to_backbone": True,
