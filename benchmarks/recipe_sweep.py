@@ -88,6 +88,9 @@ RECIPES.update({
     # augmentation and smoothing chosen from scratch, tried again on the pretrained backbone
     "pretrained-finetune-no-trivialaug": {**PRETRAINED, "trivial_augment": False},
     "pretrained-finetune-smoothing-0": {**PRETRAINED, "label_smoothing": 0.0},
+    # stronger augmentation: geometric magnitudes 1.5x, a larger erased square
+    "pretrained-finetune-trivialaug-1.5": {**PRETRAINED, "trivial_augment_scale": 1.5},
+    "pretrained-finetune-cutout-12": {**PRETRAINED, "cutout": 12},
     # weight decay towards the pretrained weights (L2-SP), at the default's strength and 4x it
     "pretrained-finetune-l2sp": {**PRETRAINED, "decay_to_backbone": True},
     "pretrained-finetune-l2sp-2e-3": {**PRETRAINED, "decay_to_backbone": True,
