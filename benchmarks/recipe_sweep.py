@@ -24,7 +24,6 @@ import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +151,7 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
 
     from model.data import find_samples, load_images, stratified_folds, stratified_split
     from model.inference import CalibratedEnsemble, to_tensor
-    from model.train import normalize, train_member
+    from model.train import from_backbone, normalize, train_member
 
     global BACKBONE_OVERRIDE
     BACKBONE_OVERRIDE = backbone
@@ -160,10 +159,7 @@ def train_one(recipe: str, seed: int, data: str, cache: str, threads: int, fold:
     path = cache_file(cache, recipe, seed, fold)
     config = TrainConfig(seed=seed, members=1, **RECIPES[recipe])
     if config.backbone and BACKBONE_OVERRIDE:
-        from model.train import backbone_path, backbone_widths
-
-        config = replace(config, backbone=BACKBONE_OVERRIDE,
-                         widths=backbone_widths(backbone_path(BACKBONE_OVERRIDE)))
+        config = from_backbone(config, BACKBONE_OVERRIDE)
     digest = backbone_digest(config.backbone)
     recipe_config = recipe_json(recipe)
     if path.exists():

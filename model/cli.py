@@ -178,7 +178,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from model.pipeline import train_and_package
-    from model.train import FROM_SCRATCH, TrainConfig, backbone_path, backbone_widths
+    from model.train import FROM_SCRATCH, TrainConfig, backbone_path, from_backbone
 
     if args.backbone and not backbone_path(args.backbone).exists():
         print(f"scones train: error: argument --backbone: {args.backbone}: no such backbone "
@@ -187,13 +187,12 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "members": args.members,
                                    "validation_fraction": args.validation_fraction,
                                    "calibration_fraction": args.calibration_fraction,
-                                   "precision": args.precision,
-                                   "backbone": args.backbone, "tta_flip": args.tta}.items()
+                                   "precision": args.precision, "tta_flip": args.tta}.items()
                  if v is not None}
-    if args.backbone:  # the network takes the backbone's widths (`scones pretrain --widths`)
-        overrides["widths"] = backbone_widths(backbone_path(args.backbone))
     recipe = dict(FROM_SCRATCH) if args.from_scratch else {}
     config = TrainConfig(seed=args.seed, **{**recipe, **overrides})
+    if args.backbone:
+        config = from_backbone(config, args.backbone)
     summary = train_and_package(args.data, args.out, config, threshold=args.threshold)
     m = summary["metrics"]
     covered = "n/a" if m["covered_accuracy"] is None else f"{m['covered_accuracy']:.3f}"

@@ -120,6 +120,12 @@ def backbone_widths(path: str | os.PathLike) -> list[int]:
                 int(arrays["features.5.conv1.weight"].shape[0])]
 
 
+def from_backbone(config: TrainConfig, name: str) -> TrainConfig:
+    """``config`` fine-tuning from the backbone file ``name`` at the widths that file holds
+    (``scones pretrain --widths``)."""
+    return replace(config, backbone=name, widths=backbone_widths(backbone_path(name)))
+
+
 def load_pretrained(net: torch.nn.Module, name: str | os.PathLike) -> None:
     """Copy a backbone file's ``features.*`` weights into ``net`` (the head stays random)."""
     path = backbone_path(name)
