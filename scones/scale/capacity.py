@@ -344,6 +344,7 @@ class CapacityReport:
     endpoint: EndpointSizing
     increases: list[Increase]
     notes: list[str] = field(default_factory=list)
+    confident_share: float = 1.0  # of the usage model: the rest of the photos start a review
 
     @property
     def first_limit(self) -> LimitResult:
@@ -383,8 +384,8 @@ class CapacityReport:
         return {
             "photos_per_hour": self.photos_per_hour, "peak_factor": self.peak_factor,
             "rate_per_s": self.rate_per_s, "region": self.region, "path": self.path,
-            "seed": self.seed, "arrivals": {"total": self.arrivals_total,
-                                            "busiest_second": self.arrivals_peak_s},
+            "seed": self.seed, "confident_share": self.confident_share,
+            "arrivals": {"total": self.arrivals_total, "busiest_second": self.arrivals_peak_s},
             "first_limit": self.first_limit.limit.key, "first_quota": self.first_quota.limit.key,
             "first_reached": first_reached.limit.key if first_reached else None,
             "limits": [res(r) for r in self.results],
@@ -462,7 +463,7 @@ def capacity_report(photos_per_hour: float, peak_factor: float = 1.0, region: st
         photos_per_hour=photos_per_hour, peak_factor=peak_factor, rate_per_s=rate,
         region=ctx.prices.region, path=path, seed=seed, arrivals_total=sum(arrivals),
         arrivals_peak_s=max(arrivals) if arrivals else 0, results=results, endpoint=sizing,
-        increases=increases, notes=notes)
+        increases=increases, notes=notes, confident_share=ctx.usage.confident_share)
 
 
 def q_kind(quotas: dict, key: str) -> str:

@@ -1,10 +1,12 @@
 """``scones cost`` and ``scones capacity``: the cost and capacity models on the command line.
 
     scones cost --photos-per-day N [--region R] [--free-tier] [--peak-factor F]
-                [--image-kb KB] [--target-invocations N] [--lines] [--json FILE|-]
+                [--image-kb KB] [--confident-share P] [--target-invocations N] [--lines]
+                [--json FILE|-]
     scones capacity --photos-per-hour N [--peak-factor F] [--region R] [--path upload|batch]
                     [--seed S] [--instance-type T] [--max-instances N] [--max-concurrency N]
-                    [--target-invocations N] [--quota KEY.FIELD=VALUE] [--json FILE|-]
+                    [--target-invocations N] [--confident-share P]
+                    [--quota KEY.FIELD=VALUE] [--json FILE|-]
 
 Tables for people, ``--json`` for machines (``-`` prints only the JSON). The models import
 nothing heavy; this module imports them only when a command runs.
@@ -36,12 +38,24 @@ def _positive(text: str) -> float:
     return positive_number(str(_count(text)))
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {text}")
+    return value
+
+
 def _quota(text: str) -> tuple[str, float]:
     key, sep, value = text.partition("=")
     if not sep or "." not in key:
         raise argparse.ArgumentTypeError(f"use KEY.FIELD=VALUE, e.g. "
                                          f"sfn_state_transitions.refill_per_s=1500: {text!r}")
     return key, _count(value)
+
+
+CONFIDENT_SHARE_HELP = ("share of photos at or above the threshold; the rest start a review "
+                        "(default: the share `make demo` measured, Usage.confident_share in "
+                        "scones/scale/usage.py)")
 
 
 def register(subparsers) -> None:
@@ -63,8 +77,8 @@ def register(subparsers) -> None:
                       help="busiest hour / average hour, for sizing fleets (default 2)")
     cost.add_argument("--image-kb", type=_positive, default=None, metavar="KB",
                       help="mean photo size (default: the measured 2.8 KB of the 32x32 PNGs)")
-    cost.add_argument("--confident-share", type=float, default=None, metavar="P",
-                      help="share of photos above the threshold (default measured 0.745)")
+    cost.add_argument("--confident-share", type=_share, default=None, metavar="P",
+                      help=CONFIDENT_SHARE_HELP)
     cost.add_argument("--target-invocations", type=_positive, default=None, metavar="N",
                       help="size real-time fleets at this autoscaling target (invocations "
                       "per instance per minute; scones deploy's default is 200) instead of "
@@ -92,6 +106,8 @@ def register(subparsers) -> None:
                      help="autoscaling maximum (scones deploy's default 4)")
     cap.add_argument("--target-invocations", type=_positive, default=None, metavar="N",
                      help="the autoscaling target to size against (default 200, as deployed)")
+    cap.add_argument("--confident-share", type=_share, default=None, metavar="P",
+                     help=CONFIDENT_SHARE_HELP)
     cap.add_argument("--max-concurrency", type=int, default=None,
                      help="batch path: the Map's MaxConcurrency (template default 20)")
     cap.add_argument("--quota", type=_quota, action="append", default=[],
@@ -207,7 +223,8 @@ def render_capacity(report) -> str:
     out = [f"scones capacity: {report.photos_per_hour:,.0f} photos/hour x peak factor "
            f"{report.peak_factor:g} = {report.rate_per_s:,.1f} photos/s, {report.region}, "
            f"{report.path} path; simulated hour (seed {report.seed}): "
-           f"{report.arrivals_total:,} photos, busiest second {report.arrivals_peak_s:,}", ""]
+           f"{report.arrivals_total:,} photos, busiest second {report.arrivals_peak_s:,}; "
+           f"{report.confident_share:.1%} confident (the rest start a review)", ""]
     rows = []
     for r in report.results:
         lim = r.limit
@@ -264,9 +281,6 @@ def run_cost(args: argparse.Namespace) -> int:
         print(f"error: no prices for {args.region}; known: {', '.join(regions())}",
               file=sys.stderr)
         return 2
-    if args.confident_share is not None and not 0 <= args.confident_share <= 1:
-        print("error: --confident-share must be in [0, 1]", file=sys.stderr)
-        return 2
     changes = {k: v for k, v in {
         "peak_factor": args.peak_factor,
         "image_bytes": args.image_kb * 1024 if args.image_kb else None,
@@ -283,12 +297,15 @@ def run_cost(args: argparse.Namespace) -> int:
 def run_capacity(args: argparse.Namespace) -> int:
     from scones.scale.capacity import Fleet, capacity_report
     from scones.scale.cost import DEPLOYED_INSTANCE, context, regions
+    from scones.scale.usage import Usage
 
     if args.region not in regions():
         print(f"error: no quotas/prices for {args.region}; known: {', '.join(regions())}",
               file=sys.stderr)
         return 2
-    ctx = context(args.region)
+    usage = Usage() if args.confident_share is None else Usage(
+        confident_share=args.confident_share)
+    ctx = context(args.region, usage)
     instance = args.instance_type or DEPLOYED_INSTANCE
     if instance not in ctx.prices.instances:
         print(f"error: unknown instance type {instance}; known: "

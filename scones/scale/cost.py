@@ -659,6 +659,16 @@ BREAK_EVENS = (
 
 # ---- the report ----
 
+def _provenance(usage: Usage, name: str) -> dict:
+    """A usage figure, and where it comes from: ``PROVENANCE``'s, or "given" where the caller
+    (``--confident-share``, ``--image-kb``, ...) replaced the default."""
+    value = getattr(usage, name)
+    if value != getattr(Usage(), name):
+        return {"value": value, "basis": "given", "where": "the caller (a command-line option)"}
+    basis, where = PROVENANCE[name]
+    return {"value": value, "basis": basis, "where": where}
+
+
 @dataclass(frozen=True)
 class CostReport:
     photos_per_day: float
@@ -729,8 +739,7 @@ class CostReport:
                        "instances": {k: {"price_per_hour": self.prices.instance_hour(k),
                                          "basis": i.basis, "source": i.source}
                                      for k, i in self.prices.instances.items()}},
-            "usage": {name: {"value": getattr(self.usage, name), "basis": basis, "where": where}
-                      for name, (basis, where) in PROVENANCE.items()
+            "usage": {name: _provenance(self.usage, name) for name in PROVENANCE
                       if hasattr(self.usage, name)},
         }
 

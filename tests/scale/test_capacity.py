@@ -20,9 +20,11 @@ from scones.scale.capacity import (
     simulate,
 )
 from scones.scale.cost import context
-from scones.scale.usage import RetryPolicy, workflow_model
+from scones.scale.usage import RetryPolicy, Usage, workflow_model
 
-P = 0.745                                # confident share (measured, make demo)
+P = 0.745  # confident share of the worked cases (pinned: the default is what make demo
+# measures, and moves with the model)
+EXAMPLE = Usage(confident_share=P)
 # StartExecution calls a photo makes: its own execution, and for one below the threshold the
 # review's (StartReview): 1.255
 STARTS_PER_PHOTO = 1 + (1 - P)
@@ -34,7 +36,7 @@ ENDPOINT_PER_HOUR = 4 * 2 * 25.5 * 3600  # 4 x ml.m5.large x 2 vCPU x measured 2
 
 @pytest.fixture(scope="module")
 def ctx():
-    return context("us-east-1")
+    return context("us-east-1", EXAMPLE)
 
 
 def limit(**kw) -> Limit:
@@ -226,13 +228,15 @@ def _parser():
 def test_the_capacity_command_prints_the_first_limit_and_writes_json(tmp_path, capsys):
     out = tmp_path / "capacity.json"
     args = _parser().parse_args(["capacity", "--photos-per-hour", "1,100,000",
-                                 "--max-instances", "100", "--json", str(out)])
+                                 "--max-instances", "100", "--confident-share", str(P),
+                                 "--json", str(out)])
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "first limit: Step Functions StartExecution (Standard)" in text
     assert "quota increases to request" in text and "-> 480 StartExecution/s" in text
     data = json.loads(out.read_text())
     assert data["first_reached"] == "sfn_start_execution" and data["seed"] == 0
+    assert data["confident_share"] == P and "74.5% confident" in text
     assert data["increases"][0]["request"] == 480  # 1.1e6 / 3600 x 1.255 x 1.25 = 479.3
 
 

@@ -66,7 +66,9 @@ M5_LARGE_HOUR = 0.115
 
 # the volume of the worked case: 1000 photos a day
 N = 1000 * 730 / 24          # photos a month (AWS's 730-hour month)
-P = 0.745                    # confident share (measured, make demo)
+P = 0.745                    # confident share of the worked case (pinned: the default is
+                             # what make demo measures, and moves with the model)
+EXAMPLE = Usage(confident_share=P)
 IMAGE = 2851                 # bytes (measured mean of the shared PNGs)
 RESPONSE = 41
 RUNS = 730 * 60 / 15         # monitor runs a month (schedule 15 min)
@@ -82,7 +84,7 @@ INVOCATIONS = P * 4 + (1 - P) * (3 + 2)
 
 @pytest.fixture(scope="module")
 def ctx():
-    return context("us-east-1")
+    return context("us-east-1", EXAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +150,7 @@ def test_the_paths_are_walked_from_the_asl():
                                           "PromoteChallengerFunction")
     assert model.batch_child_success.transitions == 1
     assert model.batch_child_failure.transitions == 4  # task, Pass, Choice, Pass
-    per = per_photo(model, Usage(), template_facts().review_log_level)
+    per = per_photo(model, EXAMPLE, template_facts().review_log_level)
     assert per.transitions == pytest.approx(PHOTO_TRANSITIONS)
     assert per.review_transitions == pytest.approx(REVIEW_TRANSITIONS)
     assert per.standard_transitions == pytest.approx(4.255 + 1.275)
@@ -159,7 +161,7 @@ def test_the_paths_are_walked_from_the_asl():
     # workflow logs at Level ERROR: nothing on its labeled path
     assert template_facts().review_log_level == "ERROR"
     assert per.log_events == pytest.approx(P * (2 + 4 * 5) + (1 - P) * (2 + 4 * 5 + 1))
-    at_all = per_photo(model, Usage(), "ALL")  # Pass 2, Task 5 x 2, Choice 2, Succeed 1, + 2
+    at_all = per_photo(model, EXAMPLE, "ALL")  # Pass 2, Task 5 x 2, Choice 2, Succeed 1, + 2
     assert at_all.log_events == pytest.approx(per.log_events + (1 - P) * (2 + 2 + 10 + 2 + 1))
 
 
@@ -450,7 +452,8 @@ def _parser():
 
 def test_the_cost_command_prints_a_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "cost.json"
-    args = _parser().parse_args(["cost", "--photos-per-day", "1,000", "--json", str(out)])
+    args = _parser().parse_args(["cost", "--photos-per-day", "1,000", "--confident-share",
+                                 str(P), "--json", str(out)])
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "CHEAPEST" in text and "break-even volumes" in text and "search corpus" in text
@@ -462,13 +465,26 @@ def test_the_cost_command_prints_a_table_and_writes_json(tmp_path, capsys):
     assert standard["lines"][0]["monthly"] == pytest.approx(
         N * PHOTO_TRANSITIONS * SFN_TRANSITION, abs=1e-6)
     assert standard["lines"][0]["basis"] == "aws"
-    assert data["usage"]["confident_share"]["basis"] == "measured"
 
 
 def test_the_cost_command_json_to_stdout_is_only_json(capsys):
     args = _parser().parse_args(["cost", "--photos-per-day", "1e5", "--json", "-"])
     assert args.func(args) == 0
-    assert json.loads(capsys.readouterr().out)["photos_per_day"] == 1e5
+    data = json.loads(capsys.readouterr().out)
+    assert data["photos_per_day"] == 1e5
+    # AND the default share is the measured one, with where it was measured
+    assert data["usage"]["confident_share"]["basis"] == "measured"
+    assert "make demo" in data["usage"]["confident_share"]["where"]
+
+
+def test_a_share_given_on_the_command_line_says_so(capsys):
+    args = _parser().parse_args(["cost", "--photos-per-day", "1e5", "--confident-share", "0.5",
+                                 "--json", "-"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["usage"]["confident_share"] == {
+        "value": 0.5, "basis": "given", "where": "the caller (a command-line option)"}
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["cost", "--photos-per-day", "1", "--confident-share", "1.2"])
 
 
 def test_the_cost_command_refuses_an_unknown_region(capsys):
