@@ -13,6 +13,7 @@ from scones_domain.arguments import (
     endpoint_name,
     existing_path,
     model_tarball,
+    non_negative_number,
     output_file,
     positive_int,
     positive_number,
@@ -26,7 +27,8 @@ from scones_domain.config import DEFAULT_CONFIDENCE_THRESHOLD
 def register(subparsers: argparse._SubParsersAction) -> None:
     pretrain = subparsers.add_parser(
         "pretrain", help="learn a backbone from a larger corpus (CIFAR-10's training images)",
-        description="Supervised pretraining of the classifier's ResNet-8 on a labeled corpus "
+        description="Pretraining of the classifier's ResNet-8 on a labeled corpus, supervised "
+        "on its labels (default), self-supervised (SimCLR) or both "
         "(a .tar.gz of <class>/<image> files, a folder holding one, or an unpacked folder); "
         "writes OUT/backbone.npz, OUT/backbone.json (provenance) and OUT/checkpoint.pt after "
         "every epoch (run the same command again to resume).",
@@ -48,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--widths", type=stage_widths, default=None, metavar="W1,W2,W3",
                           help="channels of the network's three stages (default 32,64,128; "
                           "`scones train --backbone` takes them from the file)")
+    pretrain.add_argument("--contrastive", type=non_negative_number, default=None, metavar="W",
+                          help="weight of a SimCLR loss between two views of each image "
+                          "(default 0: off; a second view per image, about twice the time)")
+    pretrain.add_argument("--supervised", type=non_negative_number, default=None, metavar="W",
+                          help="weight of the cross-entropy on the corpus' labels (default 1; "
+                          "0 with --contrastive: self-supervised only)")
     pretrain.set_defaults(func=run_pretrain)
 
     train = subparsers.add_parser(
@@ -165,8 +173,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
                                    "batch_size": args.batch_size,
                                    "precision": args.precision,
                                    "threads": args.threads,
-                                   "widths": args.widths}.items() if v is not None}
+                                   "widths": args.widths,
+                                   "contrastive": args.contrastive,
+                                   "supervised": args.supervised}.items() if v is not None}
     config = PretrainConfig(seed=args.seed, **overrides)
+    if not config.supervised and not config.contrastive:
+        raise SystemExit("scones pretrain: --supervised 0 needs --contrastive W > 0 "
+                         "(nothing to learn from)")
     command = "scones " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pretrain"] else None
     record = pretrain(args.data, args.out, config, command=command)
     accuracy = record["metrics"]["holdout_accuracy"]

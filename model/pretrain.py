@@ -6,8 +6,10 @@
 Supervised on the corpus' ten labels: the ResNet-8 of ``model.inference`` (wider than the
 from-scratch default, widths below) trains with random crops and flips, label smoothing,
 SGD + Nesterov and a one-cycle learning rate, its forward pass in bfloat16 where the CPU has it
-natively (as ``model.train`` does). A stratified 5% of the corpus is held out to report the
-backbone's own accuracy. The run writes, in ``--out``:
+natively (as ``model.train`` does). ``--contrastive W`` adds a self-supervised objective (SimCLR:
+two views of each image, the second also with TrivialAugment, must find each other in the
+batch through an MLP projector), and ``--supervised 0`` drops the labels. A stratified 5% of
+the corpus is held out to report the backbone's own accuracy. The run writes, in ``--out``:
 
 - ``checkpoint.pt``: after every epoch (network, optimizer, random generators, history); a run
   started again with the same config continues from it and ends with the same weights;
@@ -33,7 +35,7 @@ import sys
 import tarfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,13 @@ class PretrainConfig:
     precision: str = "auto"  # of the forward pass, as in model.train.TrainConfig
     threads: int = 2  # torch CPU threads
     limit: int = 0  # use only the first N images per class (0 = all; for tests and pilots)
+    supervised: float = 1.0  # weight of the cross-entropy on the corpus' labels (0 = none:
+    # self-supervised only, then the held-out accuracy is that of a nearest-class-mean probe)
+    contrastive: float = 0.0  # weight of a SimCLR loss (NT-Xent) between two views of each
+    # image, the second with TrivialAugment too (0 = off: one view, supervised only); a view
+    # more per step, about twice the time
+    contrastive_temperature: float = 0.2  # of the NT-Xent softmax (small batches: 0.1-0.5)
+    projection_dim: int = 64  # output of the contrastive loss' MLP projector (not kept)
 
 
 # --------------------------------------------------------------------------- corpus
@@ -251,17 +260,64 @@ def _optimizer(net: torch.nn.Module, config: PretrainConfig) -> torch.optim.Opti
                            lr=config.lr, momentum=config.momentum, nesterov=True)
 
 
-def evaluate(net: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor) -> dict:
-    """Accuracy and mean cross-entropy of ``net`` (eval mode, float32) on normalized images."""
+def _projector(config: PretrainConfig) -> torch.nn.Module:
+    """SimCLR's MLP between the pooled features and the contrastive loss (discarded after)."""
+    width = config.widths[-1]
+    return torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.ReLU(inplace=True),
+                               torch.nn.Linear(width, config.projection_dim))
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's loss (Chen et al., 2020): each view must pick its partner (the same image's
+    other view) among the 2N - 1 others of the batch, by cosine similarity / temperature."""
+    n = len(z1)
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    similarity = (z @ z.T / temperature).fill_diagonal_(float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(similarity, partner)
+
+
+def _loss(net: torch.nn.Module, projector: torch.nn.Module | None, images: torch.Tensor,
+          targets: torch.Tensor, config: PretrainConfig, gen: torch.Generator,
+          bfloat16: bool) -> torch.Tensor:
+    """One step's objective: cross-entropy on an augmented view (weight ``supervised``), plus
+    with a projector NT-Xent between it and a second view that also gets TrivialAugment."""
+    views = [augment(images, config, gen)]
+    if projector is not None:
+        views.append(augment(images, replace(config, trivial_augment=True), gen))
+    batch = torch.cat(views).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", torch.bfloat16, enabled=bfloat16):
+        features = net.features(batch)
+        logits = net.head(features[: len(images)]).float()
+        projected = projector(features).float() if projector is not None else None
+    loss = config.supervised * F.cross_entropy(logits, targets,
+                                               label_smoothing=config.label_smoothing)
+    if projected is not None:
+        z1, z2 = projected.chunk(2)
+        loss = loss + config.contrastive * nt_xent(z1, z2, config.contrastive_temperature)
+    return loss
+
+
+def evaluate(net: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
+             probe: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+    """Accuracy and mean cross-entropy of ``net`` (eval mode, float32) on normalized images;
+    with ``probe`` (images, targets), the accuracy of the nearest class mean of the probe's
+    features by cosine instead (for a head that never learned: self-supervised only)."""
     net.eval()
-    correct, loss = 0, 0.0
     with torch.inference_mode():
-        for start in range(0, len(images), 500):
-            x = images[start : start + 500].contiguous(memory_format=torch.channels_last)
-            out = net(x)
-            y = targets[start : start + 500]
-            correct += int((out.argmax(1) == y).sum())
-            loss += float(F.cross_entropy(out, y, reduction="sum"))
+        def run(module, x):
+            return torch.cat([module(x[s : s + 500].contiguous(memory_format=torch.channels_last))
+                              for s in range(0, len(x), 500)]) if len(x) else torch.zeros(0)
+
+        if probe is not None:
+            bank = F.normalize(run(net.features, probe[0]), dim=1)
+            means = F.normalize(torch.stack([bank[probe[1] == c].mean(0)
+                                             for c in range(net.head.out_features)]), dim=1)
+            found = (F.normalize(run(net.features, images), dim=1) @ means.T).argmax(1)
+            return {"accuracy": float((found == targets).float().mean()), "loss": None}
+        out = run(net, images)
+        correct = int((out.argmax(1) == targets).sum())
+        loss = float(F.cross_entropy(out, targets, reduction="sum"))
     return {"accuracy": correct / max(1, len(images)), "loss": loss / max(1, len(images))}
 
 
@@ -282,12 +338,19 @@ def pretrain(data: str | os.PathLike, out: str | os.PathLike, config: PretrainCo
     x_all = (to_tensor(corpus.images) - _MEAN) / _STD
     y_all = torch.from_numpy(corpus.targets)
     x_train, y_train = x_all[train_idx], y_all[train_idx]
+    probe = None  # self-supervised only: the held-out images against class means of 500 a class
+    if not config.supervised:
+        keep = np.concatenate([np.flatnonzero(y_train.numpy() == c)[:500]
+                               for c in range(len(corpus.labels))])
+        probe = (x_train[keep], y_train[keep])
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     net = build_network(len(corpus.labels), config.widths, config.arch)
     net = net.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(net, config)
+    projector = _projector(config) if config.contrastive else None
+    optimizer = _optimizer(net if projector is None else torch.nn.ModuleList([net, projector]),
+                           config)
     steps_per_epoch = len(train_idx) // config.batch_size  # full batches only
     total = steps_per_epoch * config.epochs
     state = {"epoch": 0, "step": 0, "seconds": 0.0, "history": []}
@@ -299,6 +362,8 @@ def pretrain(data: str | os.PathLike, out: str | os.PathLike, config: PretrainCo
             raise ValueError(f"{checkpoint} was written by another config or corpus: "
                              "remove it or choose another --out")
         net.load_state_dict(saved["net"])
+        if projector is not None:
+            projector.load_state_dict(saved["projector"])
         optimizer.load_state_dict(saved["optimizer"])
         gen.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
@@ -315,11 +380,7 @@ def pretrain(data: str | os.PathLike, out: str | os.PathLike, config: PretrainCo
             running, seen = 0.0, 0
             for k in range(steps_per_epoch):
                 idx = order[k * config.batch_size : (k + 1) * config.batch_size]
-                batch = augment(x_train[idx], config, gen)
-                with torch.autocast("cpu", torch.bfloat16, enabled=bfloat16):
-                    logits = net(batch.contiguous(memory_format=torch.channels_last)).float()
-                loss = F.cross_entropy(logits, y_train[idx],
-                                       label_smoothing=config.label_smoothing)
+                loss = _loss(net, projector, x_train[idx], y_train[idx], config, gen, bfloat16)
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(config, state["step"], total)
                 optimizer.zero_grad(set_to_none=True)
@@ -331,7 +392,7 @@ def pretrain(data: str | os.PathLike, out: str | os.PathLike, config: PretrainCo
                 if k % 20 == 0:
                     bar.set_postfix(epoch=state["epoch"] + 1, loss=f"{running / seen:.3f}")
             state["epoch"] += 1
-            held = evaluate(net, x_all[holdout], y_all[holdout]) if len(holdout) else {}
+            held = evaluate(net, x_all[holdout], y_all[holdout], probe) if len(holdout) else {}
             state["seconds"] += time.perf_counter() - started
             state["history"].append({"epoch": state["epoch"], "train_loss": running / max(1, seen),
                                      "holdout_accuracy": held.get("accuracy"),
@@ -343,12 +404,13 @@ def pretrain(data: str | os.PathLike, out: str | os.PathLike, config: PretrainCo
             partial = checkpoint.with_suffix(".partial")
             torch.save({"config": record_config, "corpus_sha256": corpus.sha256,
                         "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                        "projector": projector.state_dict() if projector is not None else None,
                         "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                         "state": state}, partial)
             partial.replace(checkpoint)
             if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs:
                 return {"stopped_after_epoch": state["epoch"]}
-    held = evaluate(net, x_all[holdout], y_all[holdout]) if len(holdout) else {}
+    held = evaluate(net, x_all[holdout], y_all[holdout], probe) if len(holdout) else {}
     sha = write_npz(out / "backbone.npz", backbone_arrays(net))
     record = {
         "file": "backbone.npz",

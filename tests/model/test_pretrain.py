@@ -18,6 +18,7 @@ from PIL import Image
 from model.pretrain import (
     PretrainConfig,
     load_corpus,
+    nt_xent,
     pretrain,
     sha256_file,
     write_npz,
@@ -99,6 +100,51 @@ def test_pretraining_is_seeded_and_resumes_to_the_same_weights(corpus, tmp_path)
     # AND a checkpoint of another config is not resumed silently
     with pytest.raises(ValueError, match="another config"):
         pretrain(corpus, tmp_path / "one", replace(TINY, lr=0.05), progress=False)
+
+
+def test_nt_xent_rewards_views_that_find_their_partner():
+    # GIVEN eight images whose two views are projected to nearly the same direction
+    seeded = torch.Generator().manual_seed(0)
+    z1 = torch.nn.functional.normalize(torch.randn(8, 16, generator=seeded))
+    z2 = z1 + 0.01 * torch.randn(8, 16, generator=torch.Generator().manual_seed(1))
+    # THEN the loss is lower than with the partners shuffled, and lower at a lower temperature
+    shuffled = z2[torch.tensor([1, 2, 3, 4, 5, 6, 7, 0])]
+    assert nt_xent(z1, z2, 0.2) < nt_xent(z1, shuffled, 0.2)
+    assert nt_xent(z1, z2, 0.1) < nt_xent(z1, z2, 0.5)
+    # AND with every view the same, each partner is one of 2N - 1 equals: log(2N - 1)
+    same = torch.ones(8, 16)
+    assert nt_xent(same, same, 0.2).item() == pytest.approx(np.log(15), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_contrastive_pretraining_resumes_to_the_same_weights_and_can_drop_the_labels(corpus,
+                                                                                    tmp_path):
+    both = replace(TINY, contrastive=1.0, projection_dim=8)
+    # GIVEN a run with the SimCLR loss beside the supervised one, and the same run interrupted
+    one = pretrain(corpus, tmp_path / "one", both, progress=False)
+    pretrain(corpus, tmp_path / "two", both, progress=False, stop_after_epochs=1)
+    resumed = pretrain(corpus, tmp_path / "two", both, progress=False)
+    # THEN the resumed run (projector and all) ends with the same weights
+    assert resumed["sha256"] == one["sha256"]
+    # AND the second objective changes what is learned
+    assert pretrain(corpus, tmp_path / "plain", TINY, progress=False)["sha256"] != one["sha256"]
+    # WHEN the labels are dropped (self-supervised only)
+    alone = pretrain(corpus, tmp_path / "alone", replace(both, supervised=0.0), progress=False)
+    # THEN the held-out accuracy is the class-mean probe's (no loss: the head never learned)
+    assert 0 <= alone["metrics"]["holdout_accuracy"] <= 1
+    assert alone["metrics"]["holdout_loss"] is None
+    assert alone["config"]["supervised"] == 0.0 and alone["config"]["contrastive"] == 1.0
+
+
+def test_scones_pretrain_refuses_to_learn_from_nothing(corpus, tmp_path):
+    from scones.cli import main
+
+    with pytest.raises(SystemExit, match="--contrastive"):
+        main(["pretrain", "--data", str(corpus), "--out", str(tmp_path / "x"),
+              "--supervised", "0"])
+    with pytest.raises(SystemExit):  # argparse: a negative weight is not a weight
+        main(["pretrain", "--data", str(corpus), "--out", str(tmp_path / "x"),
+              "--contrastive", "-1"])
 
 
 @pytest.mark.slow
