@@ -46,6 +46,7 @@ from scones.local.sagemaker import LocalSageMaker
 
 MOTO_CONFIG = moto_adapter.MOTO_CONFIG
 END_CHECK_S = 1.0  # while waiting for an execution's end, DescribeExecution this often
+STOP_WAIT_S = 30.0  # stop() waits this long at most for the function invocations under way
 
 
 class LocalStack(Stack):
@@ -92,11 +93,15 @@ class LocalStack(Stack):
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.ends = moto_adapter.ExecutionEnds()  # the executions moto ended
+        self._running = threading.Condition()  # guards the two below
+        self._in_flight = 0  # function invocations under way
+        self._stopping = False  # set by stop(): no new invocation starts
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> LocalStack:
         from moto import mock_aws
 
+        self._stopping = False
         self.events = LocalEvents(self)
         self._patches = moto_adapter.all_patches(self._run_function, self.events.execution_ended,
                                                  self.events.deliver,
@@ -127,8 +132,18 @@ class LocalStack(Stack):
         return self
 
     def stop(self) -> None:
+        """Stop the events, the executions still running and (waiting up to
+        ``STOP_WAIT_S`` for those under way) the functions, then the emulated AWS. Nothing of
+        this stack runs on after it: a leftover invocation would write into the next stack of
+        the same process, whose resources have the same names."""
         if self.events is not None:
             self.events.stop()
+        with self._running:
+            self._stopping = True
+        if self._mock is not None and self.state_machine_arns:
+            self._stop_executions()
+        with self._running:
+            self._running.wait_for(lambda: self._in_flight == 0, timeout=STOP_WAIT_S)
         while self._patches:
             self._patches.pop().stop()
         if self._mock is not None:
@@ -164,11 +179,32 @@ class LocalStack(Stack):
                 break
         self.ends.forget(execution_arn)
 
+    def _stop_executions(self) -> None:
+        sfn = self.client("stepfunctions")
+        for arn in self.state_machine_arns.values():
+            try:
+                running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")
+                for execution in running["executions"]:
+                    sfn.stop_execution(executionArn=execution["executionArn"],
+                                       error="StackStopped", cause="the local stack stopped")
+            except Exception:  # noqa: BLE001 - best effort: the stack goes away regardless
+                continue
+
     def _run_function(self, name: str, event: Any) -> tuple[bool, Any]:
         function = self._handlers.get(name)
         if function is None:
             raise UnknownFunctionError(f"no local handler for Lambda function {name}")
-        result = function.invoke(event)
+        with self._running:
+            if self._stopping:
+                return True, {"errorType": "StackStopped",
+                              "errorMessage": "the local stack stopped: not invoked"}
+            self._in_flight += 1
+        try:
+            result = function.invoke(event)
+        finally:
+            with self._running:
+                self._in_flight -= 1
+                self._running.notify_all()
         return result.failed, result.payload
 
     # -- changing the deployed code (what `sam sync` does) --------------------------------

@@ -120,7 +120,9 @@ def test_a_reviewed_photo_retrains_registers_and_promotes_a_better_model(loop, t
     result = stack.run_image(photo, "incoming/red.png")
     assert result.error == "THRESHOLD_CONFIDENCE_NOT_MET"
     # WHEN a person labels it bicycle
-    (review,) = wait_for(lambda: pending_reviews(stack), what="the pending review")
+    (review,) = wait_for(lambda: [r for r in pending_reviews(stack)
+                                  if r["image"].endswith("/incoming/red.png")],
+                         what="the pending review of the red photo")
     sfn.send_task_success(taskToken=review["task_token"],
                           output=answer("bicycle", "ana", review["class_labels"]))
     # THEN the label (the RetrainAfterLabels-th) starts a retraining that trains, registers

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 
 import pytest
 
@@ -202,3 +203,40 @@ def test_tables_queues_and_topics_are_created_and_referenced(flaky_stack):
     item = flaky_stack.client("dynamodb").get_item(TableName=env["WORDS_TABLE"],
                                                    Key={"word": {"S": "MOPED"}})
     assert item["Item"]["word"]["S"] == "MOPED"
+
+
+def test_a_stopped_stack_leaves_nothing_running(fixtures_dir):
+    import threading
+
+    from scones.local.stack import LocalStack
+
+    stack = LocalStack(template=fixtures_dir / "flaky_app/template.yaml",
+                       state_machine="FlowStateMachine", bucket="flaky-bucket").start()
+    shout = stack.function_names["ShoutFunction"]
+    ended: list[float] = []
+
+    class Slow:  # the real function, one second late
+        def __init__(self, inner):
+            self.inner = inner
+
+        def invoke(self, event):
+            time.sleep(1.0)
+            result = self.inner.invoke(event)
+            ended.append(time.monotonic())
+            return result
+
+    stack._handlers[shout] = Slow(stack._handlers[shout])
+    # GIVEN an invocation under way (as a workflow's Task would make it)
+    call = threading.Thread(target=stack._run_function, args=(shout, {"word": "a"}))
+    call.start()
+    time.sleep(0.2)
+    # WHEN the stack stops
+    stack.stop()
+    stopped = time.monotonic()
+    call.join()
+    # THEN the invocation ended before the stop returned (it ran against this stack's AWS,
+    # not the next one's)
+    assert ended and ended[0] <= stopped
+    # AND a function invoked after the stop is refused, not run
+    failed, payload = stack._run_function(shout, {"word": "b"})
+    assert failed and payload["errorType"] == "StackStopped" and len(ended) == 1
