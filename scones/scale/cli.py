@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from scones_domain.arguments import probability
+
 
 def _count(text: str) -> float:
     """A volume: ``100000``, ``100,000``, ``1e5`` or ``100_000``."""
@@ -36,13 +38,6 @@ def _positive(text: str) -> float:
     from scones_domain.arguments import positive_number
 
     return positive_number(str(_count(text)))
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share in [0, 1], got {text}")
-    return value
 
 
 def _quota(text: str) -> tuple[str, float]:
@@ -77,7 +72,7 @@ def register(subparsers) -> None:
                       help="busiest hour / average hour, for sizing fleets (default 2)")
     cost.add_argument("--image-kb", type=_positive, default=None, metavar="KB",
                       help="mean photo size (default: the measured 2.8 KB of the 32x32 PNGs)")
-    cost.add_argument("--confident-share", type=_share, default=None, metavar="P",
+    cost.add_argument("--confident-share", type=probability, default=None, metavar="P",
                       help=CONFIDENT_SHARE_HELP)
     cost.add_argument("--target-invocations", type=_positive, default=None, metavar="N",
                       help="size real-time fleets at this autoscaling target (invocations "
@@ -106,7 +101,7 @@ def register(subparsers) -> None:
                      help="autoscaling maximum (scones deploy's default 4)")
     cap.add_argument("--target-invocations", type=_positive, default=None, metavar="N",
                      help="the autoscaling target to size against (default 200, as deployed)")
-    cap.add_argument("--confident-share", type=_share, default=None, metavar="P",
+    cap.add_argument("--confident-share", type=probability, default=None, metavar="P",
                      help=CONFIDENT_SHARE_HELP)
     cap.add_argument("--max-concurrency", type=int, default=None,
                      help="batch path: the Map's MaxConcurrency (template default 20)")
